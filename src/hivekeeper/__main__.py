@@ -1,0 +1,3 @@
+from hivekeeper.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``hivekeeper`` command line (typer + rich)."""
