@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 profile="${1:-serve}"
 
 apt_serve=(bubblewrap nftables iproute2 ca-certificates git)
-apt_test=(docker.io postgresql redis-server chromium busybox-static debootstrap)
+apt_test=(docker.io podman postgresql redis-server chromium busybox-static debootstrap)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -27,12 +27,14 @@ python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 target="."
 [ "$profile" = test ] && target=".[dev]"
-stamp=".venv/.hivekeeper-$profile-$(sha256sum pyproject.toml | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
+digest="$(sha256sum pyproject.toml | cut -c1-16)"
+stamp=".venv/.hivekeeper-$profile-$digest"
+# a test install (the package plus its dev extras) also serves `serve`
+if [ ! -f "$stamp" ] && ! { [ "$profile" = serve ] && [ -f ".venv/.hivekeeper-test-$digest" ]; }; then
   echo "setup: installing hivekeeper ($target) into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e "$target"
-  rm -f .venv/.hivekeeper-*
+  find .venv -maxdepth 1 -name ".hivekeeper-*" ! -name "*-$digest" -delete
   touch "$stamp"
 fi
 

@@ -23,7 +23,23 @@ def test_config_error_names_the_field(tmp_path) -> None:
     config.write_text("unexpected_key: 1\n")
     proc = subprocess.run(
         [sys.executable, "-m", "hivekeeper", "serve", "--config", str(config)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert "unexpected_key" in proc.stderr
+
+
+def test_errors_are_one_literal_line(tmp_path) -> None:
+    config = tmp_path / "bad.yaml"
+    long_key = "k" * 150 + "[bold]"
+    config.write_text(f"{long_key}: 1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "hivekeeper", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and long_key in lines[0]

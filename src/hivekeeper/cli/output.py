@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -40,4 +41,5 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
 
 
 def fail(message: str) -> None:
-    error_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    """One line per message line on stderr, never wrapped, with the message taken literally (no markup)."""
+    error_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)

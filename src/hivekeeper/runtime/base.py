@@ -2,16 +2,26 @@
 whose stdin/stdout carry MCP's stdio transport.
 
 Everything above (the stdio backend of ``transport/``, ``workloads/``) sees only this interface, so the
-sandbox, docker, podman and kubernetes runtimes are interchangeable.
+sandbox, docker, podman and kubernetes runtimes are interchangeable. Contract every runtime keeps:
+``launch`` validates with :func:`check_spec` (ConfigError naming the field), refuses a name that is
+already running (ConflictError) and raises UnavailableError with ``unavailable_reason()``'s text;
+``cleanup`` is idempotent and also clears what a previous, crashed manager left under that name.
+The returned process's stderr is a pipe: the caller must drain it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+
+from hivekeeper.errors import ConfigError
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,31 @@ class LaunchSpec:
     image: str | None = None  # container runtimes only
 
 
+# JSON-RPC lines can be large (a tool returning a file); asyncio's default 64 KiB readline limit is not.
+STREAM_LIMIT = 64 * 1024 * 1024
+
 OPEN_EGRESS: tuple[EgressRule, ...] = (EgressRule(host="*"),)
+
+
+def check_spec(spec: LaunchSpec) -> None:
+    """Reject what no runtime can launch, naming the offending part (raises ConfigError)."""
+    if not _NAME.match(spec.name):
+        raise ConfigError(
+            f"server name {spec.name!r}: use 1-63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+        )
+    if not spec.command and not spec.image:
+        raise ConfigError(f"server {spec.name}: no command to run")
+    for mount in spec.mounts:
+        if not mount.target.startswith("/") or posixpath.normpath(mount.target) != mount.target.rstrip("/"):
+            raise ConfigError(f"mount {mount.host}:{mount.target}: target must be an absolute, normalised path")
+        if mount.target == "/":
+            raise ConfigError(f"mount {mount.host}:/: cannot replace the root of the sandbox")
+        if not mount.host.is_absolute() or not mount.host.exists():
+            raise ConfigError(f"mount {mount.host}:{mount.target}: host path does not exist")
+    limits = spec.limits
+    for field_name, value in (("memory", limits.memory_bytes), ("cpus", limits.cpus), ("pids", limits.pids)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"limits.{field_name}: must be positive, got {value}")
 
 
 @runtime_checkable

@@ -1,0 +1,50 @@
+"""Authorization link: Cedar decides every call, and lists shrink to what the caller may use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hivekeeper.gateway.chain import DENIED, Call, Handler, Result, RpcError
+from hivekeeper.policy.cedar import CedarPolicy
+
+# method → (action for the request itself, action deciding each listed item, list key, item name key)
+_LISTS = {
+    "tools/list": ("list_tools", "call_tool", "tools", "name"),
+    "prompts/list": ("list_prompts", "get_prompt", "prompts", "name"),
+    "resources/list": ("list_resources", "read_resource", "resources", "uri"),
+    "resources/templates/list": ("list_resources", "read_resource", "resourceTemplates", "uriTemplate"),
+}
+_TARGETED = {"tools/call": "call_tool", "prompts/get": "get_prompt", "resources/read": "read_resource"}
+
+
+class CedarAuthorization:
+    def __init__(self, policy: CedarPolicy, *, gateway_name: str = "gateway") -> None:
+        self.policy = policy
+        self.gateway_name = gateway_name
+
+    async def __call__(self, call: Call, call_next: Handler) -> Result:
+        action = _TARGETED.get(call.method)
+        if action is not None:
+            target = call.target or ""
+            call_context = {"arguments": call.arguments, "client": call.client_name or "", "listing": False}
+            decision = self.policy.decide(call.caller, action, target, call_context)
+            if not decision.allowed:
+                call.notes["denied_by"] = "policy"
+                message = f"denied by policy: {call.caller.subject} may not {action} {target!r}"
+                raise RpcError(DENIED, message)
+            return await call_next(call)
+        listing = _LISTS.get(call.method)
+        if listing is None:
+            return await call_next(call)
+        list_action, item_action, key, name_key = listing
+        context: dict[str, Any] = {"arguments": {}, "client": call.client_name or "", "listing": True}
+        if not self.policy.decide(call.caller, list_action, self.gateway_name, context).allowed:
+            call.notes["denied_by"] = "policy"
+            raise RpcError(DENIED, f"denied by policy: {call.caller.subject} may not {list_action}")
+        result = await call_next(call)
+        items = result.get(key)
+        if isinstance(items, list) and items:
+            names = [str(item.get(name_key, "")) for item in items]
+            decisions = self.policy.decide_many(call.caller, item_action, names, context)
+            result = {**result, key: [item for item, d in zip(items, decisions, strict=True) if d.allowed]}
+        return result

@@ -1,0 +1,101 @@
+"""The gateway's ``Handler`` for the transport front: turns each client message into a ``Call``, runs it
+through the chain, and answers the handshake (``initialize`` / ``server/discover``) as the one virtual
+server the group appears as."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from hivekeeper import __version__
+from hivekeeper.auth.identity import CURRENT_CALLER
+from hivekeeper.gateway.chain import DENIED, Call, Handler, RpcError
+from hivekeeper.transport.backend import Exchange
+from hivekeeper.transport.front import Session
+from hivekeeper.transport.jsonrpc import (
+    LIST_METHODS,
+    SERVER_INFO_META_KEY,
+    Message,
+    error_body,
+    negotiate_handshake_version,
+)
+
+CAPABILITIES: dict[str, Any] = {
+    "tools": {"listChanged": True},
+    "prompts": {"listChanged": True},
+    "resources": {"listChanged": True, "subscribe": True},
+    "completions": {},
+    "logging": {},
+}
+_OWNER = "hivekeeper.subject"
+
+
+class GatewayHandler:
+    def __init__(self, chain: Handler, *, name: str, instructions: str | None = None) -> None:
+        self.chain = chain
+        self.server_info = {"name": name, "version": __version__}
+        self.instructions = instructions
+
+    async def handle(self, session: Session, message: Message, exchange: Exchange) -> Message:
+        method: str = message["method"]
+        params = message.get("params")
+        params = params if isinstance(params, dict) else {}
+        caller = CURRENT_CALLER.get()
+        if session.id is not None:
+            # A legacy session belongs to whoever opened it: a leaked session id is useless to anyone else.
+            owner = session.state.setdefault(_OWNER, caller.subject)
+            if owner != caller.subject:
+                return error_body(DENIED, "this session belongs to another caller")
+        if method == "initialize":
+            return {"result": self._initialize_result(params.get("protocolVersion"))}
+        if method == "server/discover":
+            return {"result": self._discover_result()}
+        call = Call(
+            method=method,
+            params=params,
+            caller=caller,
+            request_id=message.get("id"),
+            session_id=session.id,
+            protocol_version=session.protocol_version,
+            client_name=(session.client_info or {}).get("name"),
+            exchange=exchange,
+        )
+        try:
+            result = await self.chain(call)
+        except RpcError as exc:
+            return {"error": exc.to_error()}
+        if session.modern and "resultType" not in result:
+            result = {**result, "resultType": "complete"}
+            if method in LIST_METHODS:
+                result.update(ttlMs=0, cacheScope="private")
+        return {"result": result}
+
+    async def notification(self, session: Session, message: Message) -> None:
+        """Client notifications concern one client, and the group's backends are shared: nothing to forward."""
+
+    async def session_closed(self, session: Session) -> None:
+        """Sessions own nothing upstream: backends are shared by every client."""
+
+    def _initialize_result(self, requested: Any) -> Message:
+        result: Message = {
+            "protocolVersion": negotiate_handshake_version(requested),
+            "capabilities": CAPABILITIES,
+            "serverInfo": self.server_info,
+        }
+        if self.instructions:
+            result["instructions"] = self.instructions
+        return result
+
+    def _discover_result(self) -> Message:
+        result: Message = {
+            "supportedVersions": list(MODERN_PROTOCOL_VERSIONS),
+            "capabilities": CAPABILITIES,
+            "resultType": "complete",
+            "ttlMs": 0,
+            "cacheScope": "private",
+            "_meta": {SERVER_INFO_META_KEY: self.server_info},
+        }
+        if self.instructions:
+            result["instructions"] = self.instructions
+        return result

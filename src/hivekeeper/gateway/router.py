@@ -1,0 +1,69 @@
+"""The end of the chain: answers list methods from the catalog and sends targeted calls to the backend
+that owns the name, under the name that backend knows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hivekeeper.gateway.catalog import Catalog, Route, result_of
+from hivekeeper.gateway.chain import Call, Result, RpcError
+from hivekeeper.transport.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND
+
+_ROUTED = {"tools/call", "prompts/get", "resources/read", "resources/subscribe", "resources/unsubscribe"}
+
+
+class Router:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    async def __call__(self, call: Call) -> Result:
+        method = call.method
+        if method == "tools/list":
+            await self.catalog.refresh()
+            return {"tools": self.catalog.tools()}
+        if method == "prompts/list":
+            await self.catalog.refresh()
+            return {"prompts": self.catalog.prompts()}
+        if method == "resources/list":
+            await self.catalog.refresh()
+            return {"resources": self.catalog.resources()}
+        if method == "resources/templates/list":
+            await self.catalog.refresh()
+            return {"resourceTemplates": self.catalog.resource_templates()}
+        if method == "ping" or method == "logging/setLevel":
+            return {}
+        if method in _ROUTED:
+            return await self._forward(call, self._route(call), call.params)
+        if method == "completion/complete":
+            return await self._forward(call, self._route_completion(call), call.params)
+        raise RpcError(METHOD_NOT_FOUND, f"method {method!r} is not served by the gateway")
+
+    def _route(self, call: Call) -> Route:
+        target = call.target
+        if target is None:
+            key = "uri" if call.method.startswith("resources/") else "name"
+            raise RpcError(INVALID_PARAMS, f"{call.method}: params.{key} must be a string")
+        if call.method == "tools/call":
+            return self.catalog.route_tool(target)
+        if call.method == "prompts/get":
+            return self.catalog.route_prompt(target)
+        return self.catalog.route_resource(target)
+
+    def _route_completion(self, call: Call) -> Route:
+        ref = call.params.get("ref")
+        if isinstance(ref, dict) and ref.get("type") == "ref/prompt" and isinstance(ref.get("name"), str):
+            return self.catalog.route_prompt(ref["name"])
+        if isinstance(ref, dict) and ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
+            return self.catalog.route_resource(ref["uri"])
+        raise RpcError(INVALID_PARAMS, "completion/complete: params.ref must name a prompt or a resource")
+
+    async def _forward(self, call: Call, route: Route, params: dict[str, Any]) -> Result:
+        call.backend = route.backend.name
+        if call.method == "completion/complete":
+            ref = dict(params["ref"])
+            ref["name" if ref["type"] == "ref/prompt" else "uri"] = route.original
+            params = {**params, "ref": ref}
+        else:
+            params = {**params, "uri" if call.method.startswith("resources/") else "name": route.original}
+        body = await route.backend.call(call.method, params, exchange=call.exchange)
+        return result_of(body, route.backend.name, call.method)

@@ -1,0 +1,162 @@
+"""Telemetry link: an OpenTelemetry span per request following the MCP semantic conventions (trace
+context read from and written to ``params._meta``, so backends continue the trace), and Prometheus
+metrics served at ``/metrics``.
+
+The tracer provider is the gateway's own, not the process-global one: several gateways (and other parts
+of ``hivekeeper serve``) can export to different places without stepping on each other.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from opentelemetry.propagate import extract, inject
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import SpanKind, StatusCode, Tracer, get_current_span
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from hivekeeper import __version__
+from hivekeeper.gateway.chain import Call, Handler, Result, RpcError
+from hivekeeper.gateway.config import TelemetryConfig
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    """The gateway's Prometheus metrics, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        prefix = "hivekeeper_gateway"
+        self.requests = Counter(
+            f"{prefix}_requests", "MCP requests handled", ["method", "backend", "outcome"], registry=self.registry
+        )
+        self.duration = Histogram(
+            f"{prefix}_request_duration_seconds",
+            "Time to answer an MCP request",
+            ["method", "backend"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.tool_calls = Counter(
+            f"{prefix}_tool_calls", "tools/call requests", ["tool", "backend", "outcome"], registry=self.registry
+        )
+        self.errors = Counter(
+            f"{prefix}_errors", "Requests answered with an error", ["method", "backend", "code"], registry=self.registry
+        )
+        self.active_sessions = Gauge(f"{prefix}_active_sessions", "Open client sessions", registry=self.registry)
+        self.backend_up = Gauge(
+            f"{prefix}_backend_up", "1 when the backend answers", ["backend"], registry=self.registry
+        )
+        self.integrity_alerts = Counter(
+            f"{prefix}_integrity_alerts", "Tool definitions withheld or flagged", ["backend"], registry=self.registry
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def build_tracer(config: TelemetryConfig) -> tuple[Tracer, TracerProvider] | None:
+    if not config.otlp_endpoint:
+        return None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    resource = Resource.create({"service.name": config.service_name, "service.version": __version__})
+    provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)))
+    endpoint = config.otlp_endpoint.rstrip("/") + "/v1/traces"
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint), schedule_delay_millis=500))
+    return provider.get_tracer("hivekeeper.gateway", __version__), provider
+
+
+def _span_attributes(call: Call) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"mcp.method.name": call.method}
+    if call.session_id:
+        attributes["mcp.session.id"] = call.session_id
+    if call.protocol_version:
+        attributes["mcp.protocol.version"] = call.protocol_version
+    if call.request_id is not None:
+        attributes["jsonrpc.request.id"] = str(call.request_id)
+    target = call.target
+    if call.method == "tools/call" and target:
+        attributes["gen_ai.operation.name"] = "execute_tool"
+        attributes["gen_ai.tool.name"] = target
+    elif call.method == "prompts/get" and target:
+        attributes["gen_ai.prompt.name"] = target
+    elif call.method.startswith("resources/") and target:
+        attributes["mcp.resource.uri"] = target
+    attributes["enduser.id"] = call.caller.subject
+    return attributes
+
+
+class Telemetry:
+    """The chain link."""
+
+    def __init__(self, metrics: Metrics | None, tracer: Tracer | None) -> None:
+        self.metrics = metrics
+        self.tracer = tracer
+
+    async def __call__(self, call: Call, call_next: Handler) -> Result:
+        if self.tracer is None:
+            return await self._measured(call, call_next)
+        meta = call.params.get("_meta")
+        parent = extract(meta) if isinstance(meta, dict) else None
+        target = call.target if call.method in ("tools/call", "prompts/get") else None
+        name = f"{call.method} {target}" if target else call.method
+        with self.tracer.start_as_current_span(
+            name, kind=SpanKind.SERVER, context=parent, attributes=_span_attributes(call), record_exception=False
+        ) as span:
+            carrier: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
+            inject(carrier)  # the backend continues this trace (stdio and HTTP alike carry _meta)
+            call.params = {**call.params, "_meta": carrier}
+            try:
+                result = await self._measured(call, call_next)
+            except RpcError as exc:
+                span.set_attributes({"error.type": str(exc.code), "rpc.response.status_code": str(exc.code)})
+                span.set_status(StatusCode.ERROR, exc.message)
+                raise
+            except Exception as exc:
+                span.set_attribute("error.type", type(exc).__qualname__)
+                span.set_status(StatusCode.ERROR, str(exc))
+                raise
+            finally:
+                if call.backend:
+                    span.set_attribute("hivekeeper.backend", call.backend)
+            if call.method == "tools/call" and result.get("isError") is True:
+                span.set_attribute("error.type", "tool_error")
+                span.set_status(StatusCode.ERROR)
+            return result
+
+    async def _measured(self, call: Call, call_next: Handler) -> Result:
+        metrics = self.metrics
+        if metrics is None:
+            return await call_next(call)
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            result = await call_next(call)
+            if call.method == "tools/call" and result.get("isError") is True:
+                outcome = "tool_error"
+            return result
+        except RpcError as exc:
+            outcome = "error"
+            metrics.errors.labels(call.method, call.backend or "", str(exc.code)).inc()
+            raise
+        except Exception:
+            outcome = "error"
+            metrics.errors.labels(call.method, call.backend or "", "internal").inc()
+            raise
+        finally:
+            backend = call.backend or ""
+            metrics.requests.labels(call.method, backend, outcome).inc()
+            metrics.duration.labels(call.method, backend).observe(time.perf_counter() - started)
+            if call.method == "tools/call":
+                metrics.tool_calls.labels(call.target or "", backend, outcome).inc()
+
+
+def current_trace_id() -> str | None:
+    context = get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None

@@ -1,0 +1,287 @@
+"""Turning tool definitions and requests into text: fields, identifier splitting, search terms."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import Stemmer  # type: ignore[import-not-found]  # PyStemmer ships no type hints
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_WORD = re.compile(r"[^\W_]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?。])\s+")
+# Han, kana and hangul are written without spaces between words.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | frozenset(
+    # conversational filler of chat requests; not tool vocabulary
+    {"please", "pls", "can", "could", "would", "want", "need", "like", "hey", "thanks", "ok", "okay"}
+)
+# Words that name how a server is packaged, never what it does.
+PACKAGING_WORDS = frozenset({"mcp", "server", "legacy", "ts", "py", "official", "api", "the"})
+_stemmer = Stemmer.Stemmer("english")
+
+
+def split_identifier(text: str) -> str:
+    """``getMergeRequest`` / ``get_merge_request`` / ``get-merge.request`` -> ``get merge request``."""
+    return _CAMEL.sub(" ", text).replace("_", " ").replace("-", " ").replace(".", " ").replace("/", " ")
+
+
+_stems: dict[str, str] = {}
+_MAX_STEMS = 500_000  # a bound against unbounded vocabularies (random ids in requests)
+
+
+def _stem(word: str) -> str:
+    stem = _stems.get(word)
+    if stem is None:
+        stem = str(_stemmer.stemWord(word))
+        if len(_stems) < _MAX_STEMS:
+            _stems[word] = stem
+    return stem
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words of ``text`` with identifiers split; CJK runs become characters and bigrams."""
+    out: list[str] = []
+    for word in _WORD.findall(split_identifier(text).lower()):
+        if not word.isascii() and _CJK.search(word):
+            # the usual CJK indexing: characters plus overlapping bigrams
+            out.extend(word)
+            out.extend(word[i : i + 2] for i in range(len(word) - 1))
+        else:
+            out.append(word)
+    return out
+
+
+def terms(text: str) -> list[str]:
+    """Search terms: words without stopwords, stemmed (``approvals`` and ``approve`` meet)."""
+    return [_stem(w) for w in words(text) if w not in _STOPWORDS]
+
+
+# Operation verbs of tool APIs: a request says "open an issue" or "kill it", a tool is named
+# create_issue or delete_process. Each class maps to its canonical token, added next to the word.
+_OPERATIONS: Mapping[str, tuple[str, ...]] = {
+    "create": (
+        "create",
+        "add",
+        "new",
+        "make",
+        "open",
+        "post",
+        "file",
+        "submit",
+        "insert",
+        "write",
+        "book",
+        "schedule",
+        "start",
+        "spin",
+        "launch",
+        "register",
+        "upload",
+        "put",
+        "send",
+        "generate",
+    ),
+    "get": (
+        "get",
+        "show",
+        "read",
+        "fetch",
+        "view",
+        "retrieve",
+        "describe",
+        "display",
+        "inspect",
+        "check",
+        "detail",
+        "details",
+        "download",
+        "pull",
+        "grab",
+        "see",
+        "tell",
+    ),
+    "list": ("list", "every", "enumerate", "browse"),
+    "search": ("search", "find", "query", "lookup", "locate", "where", "look", "filter", "grep", "discover"),
+    "update": (
+        "update",
+        "edit",
+        "change",
+        "modify",
+        "set",
+        "rename",
+        "move",
+        "mark",
+        "patch",
+        "assign",
+        "transition",
+        "toggle",
+        "adjust",
+        "replace",
+        "tag",
+        "label",
+    ),
+    "delete": (
+        "delete",
+        "remove",
+        "kill",
+        "drop",
+        "destroy",
+        "erase",
+        "purge",
+        "cancel",
+        "stop",
+        "terminate",
+        "uninstall",
+        "clear",
+        "close",
+        "archive",
+        "revoke",
+    ),
+}
+_OPERATION_OF = {_stem(word): f"op{op}" for op, verbs in _OPERATIONS.items() for word in verbs}
+
+# Jargon that names a concept tools spell out in full.
+_ABBREVIATIONS: Mapping[str, str] = {
+    "pr": "pull request",
+    "prs": "pull requests",
+    "mr": "merge request",
+    "mrs": "merge requests",
+    "repo": "repository",
+    "repos": "repositories",
+    "k8s": "kubernetes",
+    "db": "database",
+    "dbs": "databases",
+    "msg": "message",
+    "msgs": "messages",
+    "env": "environment",
+    "envs": "environments",
+    "config": "configuration",
+    "ci": "pipeline build workflow",
+    "cd": "deployment",
+    "doc": "document",
+    "docs": "documentation",
+    "dir": "directory",
+    "dirs": "directories",
+    "info": "information",
+    "auth": "authentication",
+    "org": "organization",
+    "orgs": "organizations",
+    "perf": "performance",
+    "dm": "direct message",
+    "vm": "virtual machine",
+    "url": "url link",
+    "img": "image",
+    "pic": "image",
+    "calc": "calculate",
+    "stats": "statistics",
+    "ts": "timestamp",
+    "txn": "transaction",
+    "addr": "address",
+    "num": "number",
+    "pw": "password",
+    "pwd": "password",
+    "creds": "credentials",
+    "sso": "single sign on",
+    "qa": "test",
+    "eta": "estimate time",
+    "asap": "",
+    "fyi": "",
+    "tmrw": "tomorrow",
+    "mins": "minutes",
+    "min": "minute",
+    "hrs": "hours",
+    "hr": "hour",
+    "wk": "week",
+    "mo": "month",
+    "yr": "year",
+}
+# Tokens that are arguments rather than intent: identifiers, paths, numbers, e-mail addresses, URLs.
+_ARGUMENT = re.compile(r"\S*[\w][/@:.#!$][\w]\S*|\S*\d\S*|\S+-\S+|#\S+|!\S+")
+_QUOTED = re.compile(r"'[^']{2,}'|\"[^\"]{2,}\"|“[^”]{2,}”|`[^`]+`")
+ARGUMENT_WEIGHT = 0.5
+
+
+def operation_terms(stems: list[str]) -> list[str]:
+    """Canonical operation tokens for the verbs among ``stems``."""
+    return [_OPERATION_OF[s] for s in stems if s in _OPERATION_OF]
+
+
+def query_terms(text: str) -> dict[str, float]:
+    """Weighted search terms of a request. Quoted text, identifiers, paths and numbers weigh less:
+    they name what to act on ("acme/payments-api", "'Fix login timeout'"), not which tool to use."""
+    weights: dict[str, float] = {}
+
+    def add(fragment: str, weight: float) -> None:
+        for word in words(fragment):
+            expansion = _ABBREVIATIONS.get(word)
+            for term in terms(expansion) if expansion is not None else terms(word):
+                weights[term] = max(weights.get(term, 0.0), weight)
+                operation = _OPERATION_OF.get(term)
+                if operation is not None:
+                    weights[operation] = max(weights.get(operation, 0.0), weight * 0.5)
+
+    plain = text
+    for pattern in (_QUOTED, _ARGUMENT):
+        for argument in pattern.findall(plain):
+            add(argument, ARGUMENT_WEIGHT)
+        plain = pattern.sub(" ", plain)
+    add(plain, 1.0)
+    return weights
+
+
+def intent_text(text: str) -> str:
+    """The request's content words without its arguments, for embedding (falls back to the whole
+    text). A static model averages every word it is given, so filler words only blur the meaning."""
+    stripped = _ARGUMENT.sub(" ", _QUOTED.sub(" ", text))
+    content = [w for w in words(stripped) if w not in _STOPWORDS]
+    return " ".join(content) if content else text
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFields:
+    """The searchable text of one tool, field by field (BM25F weighs them differently)."""
+
+    name: str
+    title: str
+    description: str
+    parameters: str
+    server: str
+
+    def embedding_text(self) -> str:
+        # A static model averages word vectors: the short, dense fields and the description's
+        # opening (which says what the tool does) must not drown in usage notes and parameters.
+        # Measured: whole descriptions + parameters cut dense-only recall@5 by a fifth.
+        lead = " ".join(_SENTENCE_END.split(self.description.strip())[:2])
+        return f"{self.server}: {self.name} {self.title}. {lead}".strip()
+
+
+def _schema_text(schema: Any) -> str:
+    if not isinstance(schema, Mapping):
+        return ""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return ""
+    parts: list[str] = []
+    for name, spec in properties.items():
+        parts.append(split_identifier(str(name)))
+        if isinstance(spec, Mapping) and isinstance(spec.get("description"), str):
+            parts.append(spec["description"])
+    return " ".join(parts)
+
+
+def tool_fields(server: str, server_text: str, tool: Mapping[str, Any]) -> ToolFields:
+    """Extract the searchable fields of one ``tools/list`` entry."""
+    name = str(tool.get("name", ""))
+    annotations = tool.get("annotations") if isinstance(tool.get("annotations"), Mapping) else {}
+    title = tool.get("title") or (annotations or {}).get("title") or ""
+    return ToolFields(
+        name=f"{split_identifier(name)} {name}",
+        title=str(title),
+        description=str(tool.get("description") or ""),
+        parameters=_schema_text(tool.get("inputSchema")),
+        server=f"{split_identifier(server)} {server_text}".strip(),
+    )

@@ -1,0 +1,137 @@
+"""Portal pages and forms in-process (no browser): run plans, commands, CSRF guard, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from hivekeeper.errors import ConfigError
+from hivekeeper.portal import PortalSettings, build_portal_routes
+from hivekeeper.portal.launch import plan, run_command, workload_spec
+from hivekeeper.registry import RegistrySettings, open_registry
+
+
+class RecordingWorkloads:
+    """Stands in for the manager where only the portal's side of the exchange is under test."""
+
+    def __init__(self) -> None:
+        self.specs: list[dict[str, Any]] = []
+
+    def run(self, spec: Any) -> dict[str, Any]:
+        self.specs.append(dict(spec))
+        return {"name": spec["name"], "status": "running"}
+
+    def list(self) -> list[dict[str, Any]]:
+        return [
+            {"name": spec["name"], "status": "running", "source": spec["source"], "restarts": 0} for spec in self.specs
+        ]
+
+    def act(self, action: str, name: str) -> dict[str, Any]:
+        return {"name": name}
+
+    def log_tail(self, name: str) -> str:
+        return ""
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[TestClient, RecordingWorkloads]:
+    registry = open_registry(RegistrySettings(database_url=f"sqlite:///{tmp_path / 'r.db'}"))
+    workloads = RecordingWorkloads()
+    routes = build_portal_routes(registry, PortalSettings(tool_search=False), workloads=workloads)
+    return TestClient(Starlette(routes=routes), base_url="http://portal.test"), workloads
+
+
+def test_git_entry_plans_a_pinned_uvx_source_with_its_arguments() -> None:
+    from hivekeeper.registry.starter import starter_entries
+
+    git = next(entry for entry in starter_entries() if entry["name"].endswith("/git"))
+    response = {"server": git, "_meta": {}}
+    run_plan = plan(response)
+    assert run_plan.source == "uvx://mcp-server-git@2026.10.19"
+    assert [field.label for field in run_plan.fields] == ["--repository"]
+    with pytest.raises(ConfigError, match="required: --repository"):
+        workload_spec(response, {})
+    spec = workload_spec(response, {"arg-0": "/srv/repo", "profile": "none"})
+    assert spec == {
+        "name": "git",
+        "source": "uvx://mcp-server-git@2026.10.19",
+        "args": ["--repository", "/srv/repo"],
+        "runtime": "sandbox",
+        "profile": "none",
+    }
+    assert run_command(spec) == "hivekeeper run uvx://mcp-server-git@2026.10.19 --name git -- --repository /srv/repo"
+    with pytest.raises(ConfigError, match="profile: unknown permission profile"):
+        workload_spec(response, {"arg-0": "/srv/repo", "profile": "root"})
+
+
+def test_fetch_defaults_to_the_network_profile_it_declares() -> None:
+    from hivekeeper.registry.starter import starter_entries
+
+    fetch = next(entry for entry in starter_entries() if entry["name"].endswith("/fetch"))
+    response = {
+        "server": fetch,
+        "_meta": {
+            "dev.hivekeeper/curation": {"permissionProfile": {"network": {"outbound": {"insecureAllowAll": True}}}}
+        },
+    }
+    assert plan(response).default_profile == "network"
+    assert (
+        run_command(workload_spec(response, {}))
+        == "hivekeeper run uvx://mcp-server-fetch@2026.10.24 --name fetch --profile network"
+    )
+
+
+def test_run_posts_the_spec_to_the_workloads_manager(setup: tuple[TestClient, RecordingWorkloads]) -> None:
+    client, workloads = setup
+    response = client.post(
+        "/portal/servers/io.modelcontextprotocol/memory/run",
+        data={"name": "mem", "env-MEMORY_FILE_PATH": "/tmp/memory.jsonl", "profile": "none", "mode": "run"},
+        headers={"Origin": "http://portal.test"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/portal/workloads?started=mem"
+    assert workloads.specs == [
+        {
+            "name": "mem",
+            "source": "npx://@modelcontextprotocol/server-memory@2026.8.31",
+            "args": [],
+            "runtime": "sandbox",
+            "profile": "none",
+            "env": {"MEMORY_FILE_PATH": "/tmp/memory.jsonl"},
+        }
+    ]
+    page = client.get("/portal/workloads?started=mem").text
+    assert "Started <strong>mem</strong>" in page and 'data-workload="mem"' in page
+
+
+def test_cross_site_posts_are_refused(setup: tuple[TestClient, RecordingWorkloads]) -> None:
+    client, workloads = setup
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        response = client.post(
+            "/portal/servers/io.modelcontextprotocol/time/run", data={"mode": "run"}, headers=headers
+        )
+        assert response.status_code == 403, headers
+        assert client.post("/portal/workloads/time/stop", headers=headers).status_code == 403
+    assert workloads.specs == []
+
+
+def test_unknown_server_and_bad_form_values(setup: tuple[TestClient, RecordingWorkloads]) -> None:
+    client, workloads = setup
+    assert client.get("/portal/servers/io.example/nope").status_code == 404
+    bad = client.post("/portal/servers/io.modelcontextprotocol/time/run", data={"runtime": "chroot", "mode": "run"})
+    assert bad.status_code == 422 and "runtime: unknown runtime" in bad.text
+    assert workloads.specs == []
+
+
+def test_server_page_shows_what_the_entry_needs(setup: tuple[TestClient, RecordingWorkloads]) -> None:
+    client, _ = setup
+    page = client.get("/portal/servers/io.modelcontextprotocol/fetch").text
+    assert "network-unrestricted" in page and "1 high-severity finding" in page
+    assert "sha256:3dbcb37801a037b2" in page  # the pinned wheel digest
+    assert 'id="provenance"' in page
+    catalogue = client.get("/", params={"q": "time", "tier": "official"}).text
+    assert "io.modelcontextprotocol/time" in catalogue and "io.modelcontextprotocol/git" not in catalogue
