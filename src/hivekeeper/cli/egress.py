@@ -9,14 +9,14 @@ One log line per decision goes to stdout. Without ``--allow`` everything is refu
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import socket
 import sys
 
 import typer
 
-from hivekeeper.errors import ConfigError, ConflictError
+from hivekeeper.cli.sockets import listening_socket
+from hivekeeper.errors import ConfigError
 from hivekeeper.runtime.egress import EgressPolicy, EgressProxy, parse_allow
 
 
@@ -29,19 +29,7 @@ def _bind(listen: str) -> socket.socket:
     if not sep or not port_text.isdigit() or not 0 <= int(port_text) < 65536:
         raise ConfigError(f"--listen {listen!r}: expected HOST:PORT")
     host = host.strip("[]") or "0.0.0.0"
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listener.bind((host, int(port_text)))
-    except OSError as exc:
-        listener.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise ConflictError(f"--listen {listen}: address already in use") from None
-        raise ConfigError(f"--listen {listen}: cannot bind: {exc.strerror}") from None
-    listener.listen(512)
-    listener.setblocking(False)
-    return listener
+    return listening_socket(host, int(port_text), backlog=512)
 
 
 def egress_proxy(

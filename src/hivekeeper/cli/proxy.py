@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import shlex
-import socket
 import sys
 
 import typer
 
-from hivekeeper.errors import ConfigError, ConflictError, UnavailableError
+from hivekeeper.cli.sockets import listening_socket
+from hivekeeper.errors import ConfigError, UnavailableError
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -105,7 +104,7 @@ async def _serve(
     from hivekeeper.transport.backend import Backend, BackendUnavailable
     from hivekeeper.transport.stdio import StdioBackend, command_launcher
 
-    sock = _bind(host, port)
+    sock = listening_socket(host, port, backlog=1024)
     backend: Backend
     if target is not None:
         from hivekeeper.transport.remote import HttpBackend
@@ -169,22 +168,6 @@ async def _serve(
         with contextlib.suppress(Exception):
             await serving
         await backend.aclose()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise ConflictError(f"port {port} on {host} is already in use") from None
-        raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror}") from None
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
 
 
 async def _stdio_front(url: str, *, timeout: float, era: object) -> None:
