@@ -276,6 +276,11 @@ def _tmp_volume() -> tuple[dict[str, Any], dict[str, Any]]:
     return {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}, {"name": "tmp", "mountPath": "/tmp"}
 
 
+def _gateway_command(port: int) -> list[str]:
+    """The pod's governed MCP endpoint: ``hivekeeper gateway`` on the rendered config, on all interfaces."""
+    return ["hivekeeper", "gateway", "--config", f"{CONFIG_DIR}/gateway.yaml", "--host", "0.0.0.0", "--port", str(port)]
+
+
 def _hivekeeper_container(
     name: str,
     command: list[str],
@@ -511,16 +516,7 @@ def render_server(parsed: Parsed, options: RenderOptions = RenderOptions()) -> l
 
     proxy = _hivekeeper_container(
         PROXY_CONTAINER,
-        [
-            "hivekeeper",
-            "gateway",
-            "--config",
-            f"{CONFIG_DIR}/gateway.yaml",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(spec.port),
-        ],
+        _gateway_command(spec.port),
         spec.port,
         "mcp",
         options,
@@ -724,16 +720,7 @@ def render_gateway(
     tmp_volume, tmp_mount = _tmp_volume()
     container = _hivekeeper_container(
         "gateway",
-        [
-            "hivekeeper",
-            "gateway",
-            "--config",
-            f"{CONFIG_DIR}/gateway.yaml",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(spec.port),
-        ],
+        _gateway_command(spec.port),
         spec.port,
         "mcp",
         image_options,
