@@ -20,6 +20,7 @@ from tests.workloads.workload_helpers import (
     TESTS_VOLUME,
     TINY_COMMAND,
     Outcome,
+    crashing_tiny_server,
     hk,
     hk_process,
     mcp_call,
@@ -100,14 +101,7 @@ def test_crash_restarts_then_gives_up_into_error(manager: ManagerClient, tmp_pat
         "--name",
         "flaky",
         "--json",
-        "--volume",
-        TESTS_VOLUME,
-        "--volume",
-        f"{tmp_path}:{tmp_path}",
-        "--",
-        *TINY_COMMAND,
-        "--fail-if-exists",
-        str(trigger),
+        *crashing_tiny_server(tmp_path, trigger),
     )
     assert result.returncode == 0, result.stderr
     url = json.loads(result.stdout)["url"]

@@ -10,7 +10,14 @@ from typing import Any
 from hivekeeper.runtime.sandbox import SandboxRuntime
 from hivekeeper.workloads.control import ManagerClient
 from hivekeeper.workloads.state import sandbox_name
-from tests.workloads.workload_helpers import TESTS_VOLUME, TINY_COMMAND, RawSession, hk, wait_until
+from tests.workloads.workload_helpers import (
+    TESTS_VOLUME,
+    TINY_COMMAND,
+    RawSession,
+    crashing_tiny_server,
+    hk,
+    wait_until,
+)
 
 
 def status(name: str) -> dict[str, Any]:
@@ -26,14 +33,7 @@ def test_pool_serves_from_a_ready_instance_while_another_restarts(manager: Manag
         "--pool",
         "2",
         "--json",
-        "--volume",
-        TESTS_VOLUME,
-        "--volume",
-        f"{tmp_path}:{tmp_path}",
-        "--",
-        *TINY_COMMAND,
-        "--fail-if-exists",
-        str(trigger),
+        *crashing_tiny_server(tmp_path, trigger),
     )
     assert result.returncode == 0, result.stderr
     url = json.loads(result.stdout)["url"]

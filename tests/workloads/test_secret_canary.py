@@ -9,7 +9,13 @@ import pytest
 
 from hivekeeper.secrets import default_store
 from hivekeeper.workloads.control import ManagerClient
-from tests.workloads.workload_helpers import TESTS_VOLUME, TINY_COMMAND, hk, hk_process, mcp_call, wait_until
+from tests.workloads.workload_helpers import (
+    crashing_tiny_server,
+    hk,
+    hk_process,
+    mcp_call,
+    wait_until,
+)
 
 CANARY = "canary-5e1f0c9a-2b7d-4e63-a1f8-d0c0ffee0042"
 
@@ -37,14 +43,7 @@ def test_canary_secret_is_injected_and_never_written(
             "canary-token,target=API_TOKEN",
             "--env",
             "PLAIN=visible",
-            "--volume",
-            TESTS_VOLUME,
-            "--volume",
-            f"{tmp_path}:{tmp_path}",
-            "--",
-            *TINY_COMMAND,
-            "--fail-if-exists",
-            str(trigger),
+            *crashing_tiny_server(tmp_path, trigger),
         )
     )
     url = record["url"]

@@ -152,3 +152,18 @@ class RawSession:
 
     def close(self) -> None:
         self.http.close()
+
+
+def crashing_tiny_server(tmp_path: Path, trigger: Path) -> list[str]:
+    """`hivekeeper run` arguments ending the command line: the tiny server, which crashes at start while
+    ``trigger`` exists (``tmp_path`` is mounted so the sandbox sees it)."""
+    return [
+        "--volume",
+        TESTS_VOLUME,
+        "--volume",
+        f"{tmp_path}:{tmp_path}",
+        "--",
+        *TINY_COMMAND,
+        "--fail-if-exists",
+        str(trigger),
+    ]
