@@ -12,9 +12,10 @@ Targets, all serving tests/fixtures/echo_server.py:
   stateful upstream sessions on; skipped with the reason when it cannot be installed or started.
 
 Load: raw JSON-RPC `tools/call echo` over keep-alive HTTP, 2026-07-28 stateless requests (the scale-out path:
-no session state), ids unique across clients, every answer checked against the text sent; calls/s and p50/p99
-at concurrency 1/16/64. The load generator shares the machine's cores with the target: absolute numbers are
-lower bounds, the ratios between rows are the point.
+no session state), ids unique across clients, every answer checked against the text sent, every request given
+`--deadline` seconds (then counted as a timeout); calls/s and p50/p95/p99 at concurrency 1/16/64. The load
+generator (benchmarks/_loadgen.py) shares the machine's cores with the target: absolute numbers are lower bounds,
+the ratios between rows are the point.
 
 Run from the repository root: `.venv/bin/python -m benchmarks.gateway [--duration 4] [--levels 1,16,64] [--json]`.
 """
@@ -41,10 +42,11 @@ from typing import Any
 import httpx
 import jwt
 import yaml
-from benchmarks.proxy import (
+from benchmarks.proxy import (  # also puts benchmarks/ on sys.path, for _loadgen
     BACKEND,
     PYTHON,
     PeerUnavailable,
+    Plan,
     Target,
     _measured_pids,
     contextforge_target,
@@ -59,6 +61,8 @@ from rich.console import Console
 from rich.table import Table
 from tests.conftest import free_port
 
+from _loadgen import Load, notes, problems, run_load  # from benchmarks/, which benchmarks.proxy put on sys.path
+
 PROTOCOL = "2026-07-28"
 META = {"io.modelcontextprotocol/protocolVersion": PROTOCOL, "io.modelcontextprotocol/clientCapabilities": {}}
 ISSUER = "https://bench.idp"
@@ -68,22 +72,6 @@ permit(principal in Group::"bench", action == Action::"call_tool", resource == T
 permit(principal, action == Action::"list_tools", resource);
 """
 console = Console(stderr=True)
-
-
-@dataclass
-class Load:
-    concurrency: int
-    calls: int
-    seconds: float
-    wrong: int
-    errors: int
-    p50_ms: float
-    p99_ms: float
-    cpu_ms_per_call: float | None = None  # the target's own CPU (backend excluded): robust on a busy machine
-
-    @property
-    def calls_per_s(self) -> float:
-        return self.calls / self.seconds if self.seconds else 0.0
 
 
 @dataclass
@@ -185,50 +173,30 @@ async def wait_ready(endpoint: Endpoint, process: Any, timeout: float = 60) -> N
     raise PeerUnavailable(f"no answer within {timeout:g} s of starting")
 
 
-async def load(endpoint: Endpoint, concurrency: int, seconds: float, cpu: Callable[[], float]) -> Load:
+class EchoClient:
+    """A load client: stateless `tools/call echo` requests on its own keep-alive connection, each answer checked."""
+
+    def __init__(self, endpoint: Endpoint, ids: Iterator[int]) -> None:
+        self.endpoint, self.ids = endpoint, ids
+        self.http = _client(endpoint.token)
+
+    async def call(self) -> bool:
+        text, request_id = secrets.token_hex(8), next(self.ids)
+        answer = await _call(self.http, self.endpoint, request_id, text)
+        content = (answer.get("result") or {}).get("content") or [{}]
+        return answer.get("id") == request_id and content[0].get("text") == text
+
+
+async def load(endpoint: Endpoint, concurrency: int, seconds: float, deadline: float, cpu: Callable[[], float]) -> Load:
     ids = _counter()
-    clients = [_client(endpoint.token) for _ in range(concurrency)]
-    latencies: list[float] = []
-    wrong = errors = 0
-    recording = False
-    stop_at = 0.0
-
-    async def worker(http: httpx.AsyncClient) -> None:
-        nonlocal wrong, errors
-        while not recording or time.monotonic() < stop_at:
-            text, request_id = secrets.token_hex(8), next(ids)
-            began = time.perf_counter()
-            try:
-                answer = await _call(http, endpoint, request_id, text)
-            except (httpx.HTTPError, ValueError):
-                errors += recording
-                continue
-            elapsed = time.perf_counter() - began
-            if not recording:
-                continue
-            content = (answer.get("result") or {}).get("content") or [{}]
-            if answer.get("id") != request_id or content[0].get("text") != text:
-                wrong += 1
-            latencies.append(elapsed)
-
-    tasks = [asyncio.create_task(worker(http)) for http in clients]
-    await asyncio.sleep(min(1.0, seconds / 4))  # warm-up: connections, caches
-    recording, began, cpu_before = True, time.monotonic(), cpu()
-    stop_at = began + seconds
-    await asyncio.gather(*tasks)
-    elapsed, cpu_used = time.monotonic() - began, cpu() - cpu_before
-    await asyncio.gather(*(http.aclose() for http in clients))
-    latencies.sort()
-    calls = len(latencies)
-    cpu_ms = cpu_used * 1000 / calls if calls else None
-    return Load(concurrency, calls, elapsed, wrong, errors, _ms(latencies, 0.5), _ms(latencies, 0.99), cpu_ms)
+    clients = [EchoClient(endpoint, ids) for _ in range(concurrency)]
+    try:
+        return await run_load(clients, seconds, deadline=deadline, cpu=cpu)
+    finally:
+        await asyncio.gather(*(client.http.aclose() for client in clients))
 
 
-def _ms(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
-
-
-async def measure(target: Target, token: str | None, seconds: float, levels: list[int]) -> Row:
+async def measure(target: Target, token: str | None, plan: Plan) -> Row:
     row = Row(target.name)
     with started(target) as process:
         try:
@@ -237,20 +205,20 @@ async def measure(target: Target, token: str | None, seconds: float, levels: lis
         except PeerUnavailable as exc:
             row.skipped = str(exc)
             return row
-        row.loads = await load_levels(endpoint, target, process.pid, seconds, levels)
+        row.loads = await load_levels(endpoint, target, process.pid, plan)
     return row
 
 
-async def load_levels(endpoint: Endpoint, target: Target, pid: int, seconds: float, levels: list[int]) -> list[Load]:
+async def load_levels(endpoint: Endpoint, target: Target, pid: int, plan: Plan) -> list[Load]:
     loads = []
-    for concurrency in levels:
-        console.print(f"[dim]{target.name}: c={concurrency} for {seconds:g}s…[/dim]")
+    for concurrency in plan.levels:
+        console.print(f"[dim]{target.name}: c={concurrency} for {plan.seconds:g}s…[/dim]")
         cpu = partial(cpu_seconds, _measured_pids(target, pid))
-        loads.append(await load(endpoint, concurrency, seconds, cpu))
+        loads.append(await load(endpoint, concurrency, plan.seconds, plan.deadline, cpu))
     return loads
 
 
-async def measure_contextforge(seconds: float, levels: list[int]) -> Row:
+async def measure_contextforge(plan: Plan) -> Row:
     """ContextForge's full gateway over its own stdio bridge: register the bridge as a federated gateway and
     a virtual server holding its tools through the admin API, then call the server's MCP endpoint."""
     row = Row("ContextForge 1.1 gateway")
@@ -279,7 +247,7 @@ async def measure_contextforge(seconds: float, levels: list[int]) -> Row:
         except (PeerUnavailable, httpx.HTTPError, KeyError, ValueError) as exc:
             row.skipped = f"could not set it up: {exc}"
             return row
-        row.loads = await load_levels(endpoint, gateway, process.pid, seconds, levels)
+        row.loads = await load_levels(endpoint, gateway, process.pid, plan)
     return row
 
 
@@ -325,7 +293,7 @@ async def _contextforge_server(python: str, env: dict[str, str], base: str, brid
         return Endpoint(f"{base}/servers/{server.json()['id']}/mcp", token, name)
 
 
-async def run(seconds: float, levels: list[int], *, contextforge: bool) -> list[Row]:
+async def run(plan: Plan, *, contextforge: bool) -> list[Row]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": "bench", "alg": "RS256", "use": "sig"}
     _Sink.jwks = json.dumps({"keys": [jwk]}).encode()
@@ -354,19 +322,19 @@ async def run(seconds: float, levels: list[int], *, contextforge: bool) -> list[
         claims = {"iss": ISSUER, "sub": "bench", "groups": ["bench"], "aud": f"http://127.0.0.1:{port}/mcp"}
         token = jwt.encode({**claims, "iat": now, "exp": now + 3600}, key, algorithm="RS256", headers={"kid": "bench"})
         direct_port = free_port()
-        plan: list[tuple[Target, str | None]] = [
+        targets: list[tuple[Target, str | None]] = [
             (Target("direct (SDK HTTP)", [*BACKEND, "--http", str(direct_port)], direct_port, is_proxy=False), None),
             (hivekeeper_target(free_port()), None),
             (gateway_target("gateway, bare", free_port(), bare, workdir), None),
             (gateway_target("gateway, full chain", port, full, workdir), token),
         ]
-        for target, bearer in plan:
-            rows.append(await measure(target, bearer, seconds, levels))
+        for target, bearer in targets:
+            rows.append(await measure(target, bearer, plan))
         audit_lines = sum(1 for _ in (workdir / "audit.ndjson").open()) if (workdir / "audit.ndjson").exists() else 0
         console.print(f"[dim]full chain wrote {audit_lines} audit lines[/dim]")
     sink.shutdown()
     if contextforge:
-        rows.append(await measure_contextforge(seconds, levels))
+        rows.append(await measure_contextforge(plan))
     return rows
 
 
@@ -448,7 +416,8 @@ async def _open_session(http: httpx.AsyncClient, url: str, request_id: int, gate
 
 def markdown(rows: list[Row], levels: list[int]) -> str:
     """The results as a Markdown table (for the README)."""
-    head = ["target", *(f"c={c} calls/s | c={c} p50 / p99 ms" for c in levels), "CPU ms/call", "wrong/errors"]
+    head = ["target", *(f"c={c} calls/s | c={c} p50 / p95 / p99 ms" for c in levels), "CPU ms/call"]
+    head.append("wrong/errors/timeouts")
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (2 * len(levels) + 2) + "|"]
     for row in rows:
         if row.skipped:
@@ -457,11 +426,12 @@ def markdown(rows: list[Row], levels: list[int]) -> str:
         cells = []
         for level in levels:
             at = row.at(level)
-            cells += [f"{at.calls_per_s:,.0f}", f"{at.p50_ms:.2f} / {at.p99_ms:.2f}"] if at else ["", ""]
+            cells += [f"{at.calls_per_s:,.0f}", at.latency_ms] if at else ["", ""]
         cpu = [load.cpu_ms_per_call for load in row.loads if load.cpu_ms_per_call is not None]
-        bad = f"{sum(x.wrong for x in row.loads)}/{sum(x.errors for x in row.loads)}"
-        lines.append(f"| {row.target} | " + " | ".join([*cells, f"{min(cpu):.3f}" if cpu else "", bad]) + " |")
-    return "\n".join(lines)
+        cells += [f"{min(cpu):.3f}" if cpu else "", problems(row.loads)]
+        lines.append(f"| {row.target} | " + " | ".join(cells) + " |")
+    remarks = [f"- {line}" for row in rows for line in notes(row.target, row.loads)]
+    return "\n".join([*lines, "", *remarks] if remarks else lines)
 
 
 def report(rows: list[Row], levels: list[int]) -> None:
@@ -469,9 +439,9 @@ def report(rows: list[Row], levels: list[int]) -> None:
     table.add_column("target")
     for level in levels:
         table.add_column(f"c={level} calls/s", justify="right")
-        table.add_column(f"c={level} p50/p99 ms", justify="right")
+        table.add_column(f"c={level} p50/p95/p99 ms", justify="right")
     table.add_column("CPU ms/call", justify="right")
-    table.add_column("wrong/errors", justify="right")
+    table.add_column("wrong/errors/timeouts", justify="right")
     for row in rows:
         if row.skipped:
             table.add_row(row.target, *[""] * (2 * len(levels)), "", row.skipped[:60] + "…")
@@ -479,13 +449,12 @@ def report(rows: list[Row], levels: list[int]) -> None:
         cells = []
         for level in levels:
             load_at = row.at(level)
-            cells += (
-                [f"{load_at.calls_per_s:,.0f}", f"{load_at.p50_ms:.2f} / {load_at.p99_ms:.2f}"] if load_at else ["", ""]
-            )
-        bad = sum(load.wrong for load in row.loads), sum(load.errors for load in row.loads)
+            cells += [f"{load_at.calls_per_s:,.0f}", load_at.latency_ms] if load_at else ["", ""]
         cpu = [load.cpu_ms_per_call for load in row.loads if load.cpu_ms_per_call is not None]
-        table.add_row(row.target, *cells, f"{min(cpu):.3f}" if cpu else "", f"{bad[0]}/{bad[1]}")
-    Console().print(table)
+        table.add_row(row.target, *cells, f"{min(cpu):.3f}" if cpu else "", problems(row.loads))
+    Console(width=max(Console().width, 160)).print(table)
+    for line in (line for row in rows for line in notes(row.target, row.loads)):
+        print(line)
     measured = {row.target: row for row in rows if not row.skipped}
     direct, bare, full = (measured.get(n) for n in ("direct (SDK HTTP)", "gateway, bare", "gateway, full chain"))
     if direct and full and direct.at(1) and full.at(1):
@@ -510,6 +479,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=4.0, help="seconds of load per level")
     parser.add_argument("--levels", default="1,16,64", help="comma-separated concurrency levels")
+    parser.add_argument("--deadline", type=float, default=10.0, help="seconds a request may take: then a timeout")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     parser.add_argument("--no-contextforge", action="store_true", help="skip ContextForge (minutes to set up)")
@@ -520,7 +490,8 @@ def main() -> None:
         print(json.dumps(asyncio.run(soak(args.soak, args.hold, concurrency=32))))
         return
     levels = [int(level) for level in args.levels.split(",")]
-    rows = asyncio.run(run(args.duration, levels, contextforge=not args.no_contextforge))
+    plan = Plan(args.duration, levels, args.deadline)
+    rows = asyncio.run(run(plan, contextforge=not args.no_contextforge))
     if args.json:
         print(
             json.dumps(

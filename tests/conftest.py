@@ -96,3 +96,20 @@ def running_proxy(*args: str, logs: Path, timeout: float = 30.0) -> Iterator[str
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def guarded_http_server(token_file: Path, *args: str) -> Iterator[str]:
+    """`tests/fixtures/guarded_server.py`: a real SDK server over HTTP that takes only the bearer token in
+    ``token_file`` (re-read per request); yields its URL and stops it on exit."""
+    port = free_port()
+    command = [sys.executable, str(FIXTURES / "guarded_server.py"), "--port", str(port)]
+    command += ["--token-file", str(token_file)]
+    process = subprocess.Popen([*command, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        wait_for_http(url, timeout=30)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)

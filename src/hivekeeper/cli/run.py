@@ -115,13 +115,15 @@ def run(
     if spec.profile is not None:
         from hivekeeper.policy.profiles import load_profile
 
-        warning = load_profile(spec.profile).warning  # also: a malformed profile fails here, before anything starts
-        if warning:
-            error_console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+        load_profile(spec.profile)  # a malformed profile fails here, before anything starts
     client = _client()
     progress = console.status(f"starting {spec.name}…", spinner="dots") if not as_json else contextlib.nullcontext()
     with progress:
         record = client.call("run", spec_document=spec.model_dump(mode="json"), auto_name=auto_name)
+    # The manager knows the profile in force (a registry entry may choose it): its warnings, on stderr in
+    # either mode, so `--json` output piped into a script still reaches a human.
+    for warning in record.get("warnings", ()):
+        error_console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     emit(record, as_json, lambda r: console.print(f"{r['name']} running at [bold]{r['url']}[/]", highlight=False))
 
 

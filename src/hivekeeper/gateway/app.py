@@ -119,7 +119,7 @@ class Gateway:
             from hivekeeper.search import ToolIndex
 
             index = ToolIndex(cache_dir=paths.cache_dir() / "search")
-            self.search = ToolSearch(config.search, index, self.catalog)
+            self.search = ToolSearch(config.search, index, self.catalog, self.metrics)
             links.append(self.search)
         if policy is not None:
             links.append(CedarAuthorization(policy, gateway_name=config.name))
@@ -218,8 +218,9 @@ class Gateway:
 
     async def _select(self, request: Request) -> JSONResponse:
         """Prompt-aware selection over HTTP: ``{"request": text}`` or ``{"messages": [...]}`` (+ ``"k"``) in,
-        the selected tools' definitions out, as the caller's policies allow."""
-        from hivekeeper.gateway.search import K_META_KEY, REQUEST_META_KEY
+        the selected tools' definitions out, as the caller's policies allow, with their token cost against
+        the caller's whole list (``{"selected": n, "full": m}``)."""
+        from hivekeeper.gateway.search import K_META_KEY, REQUEST_META_KEY, TOKENS_META_KEY
         from hivekeeper.search import request_text
 
         try:
@@ -227,6 +228,8 @@ class Gateway:
             if not isinstance(body, dict):
                 raise ValueError("expected a JSON object")
             text = request_text(body["messages"]) if "messages" in body else body.get("request")
+            if text is None:
+                raise ValueError('give the user\'s "request" or the chat "messages"')
         except (ValueError, HivekeeperError) as exc:
             return JSONResponse({"error": f"bad request body: {exc}"}, status_code=400)
         meta = {REQUEST_META_KEY: text, K_META_KEY: body.get("k", self.config.search.k if self.config.search else 5)}
@@ -234,7 +237,7 @@ class Gateway:
             result = await self.handler.chain(Call("tools/list", {"_meta": meta}, CURRENT_CALLER.get()))
         except RpcError as exc:
             return JSONResponse({"error": exc.message}, status_code=403 if exc.code == DENIED else 400)
-        return JSONResponse({"tools": result["tools"]})
+        return JSONResponse({"tools": result["tools"], "tokens": result["_meta"][TOKENS_META_KEY]})
 
     async def _status(self, _: Request) -> JSONResponse:
         return JSONResponse({"name": self.config.name, "backends": self._backend_status()})

@@ -6,12 +6,20 @@ before they are merged. A backend that is down keeps its last known entries, who
 error naming the backend (``unavailable: fail``), or loses them until it is back (``unavailable: hide``).
 Backends may join and leave a running group (``add``, ``replace``, ``remove``); clients hear of it through
 ``list_changed``.
+
+Resource URIs and URI templates follow the same conflict rule as names. ``prefix`` rewrites them keeping
+their scheme, with the backend's name as the first segment after it (the layout FastMCP's ``mount`` uses):
+``config://settings`` → ``config://files/settings``, ``file:///srv/a`` → ``file://files//srv/a``,
+``urn:x:y`` → ``urn:files/x:y``. The result is still a URI of the same scheme, and a URI no list mentioned
+(an instance of a template) routes by that segment. ``priority`` keeps URIs as they are and the earlier
+backend wins; ``manual`` withholds a clashing URI, and reading it says which backends clash.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -88,8 +96,9 @@ class Catalog:
         self._tools: dict[str, tuple[Member, str, dict[str, Any]]] = {}
         self._tool_problems: dict[str, str] = {}
         self._prompts: dict[str, tuple[Member, str, dict[str, Any]]] = {}
-        self._resources: dict[str, tuple[Member, dict[str, Any]]] = {}
-        self._templates: list[tuple[Member, dict[str, Any]]] = []
+        self._resources: dict[str, tuple[Member, str, dict[str, Any]]] = {}
+        self._templates: dict[str, tuple[Member, str, dict[str, Any]]] = {}
+        self._uri_problems: dict[str, str] = {}  # exposed URI or URI template → why it is withheld
         self._refreshing: asyncio.Task[None] | None = None
         self.generation = 0  # increases whenever the merged tools change: lets callers cache what they derive
         self._background: set[asyncio.Task[None]] = set()
@@ -256,16 +265,22 @@ class Catalog:
         for name in problems:
             tools.pop(name, None)
             prompts.pop(name, None)
-        resources: dict[str, tuple[Member, dict[str, Any]]] = {}
-        templates: list[tuple[Member, dict[str, Any]]] = []
+        resources: dict[str, tuple[Member, str, dict[str, Any]]] = {}
+        templates: dict[str, tuple[Member, str, dict[str, Any]]] = {}
+        uri_problems: dict[str, str] = {}
         for member in self._visible():
             for resource in member.resources:
-                resources.setdefault(str(resource.get("uri", "")), (member, resource))
-            templates.extend((member, template) for template in member.templates)
+                self._merge(resources, uri_problems, member, str(resource.get("uri", "")), resource, key="uri")
+            for template in member.templates:
+                original = str(template.get("uriTemplate", ""))
+                self._merge(templates, uri_problems, member, original, template, key="uriTemplate")
+        for uri in uri_problems:
+            resources.pop(uri, None)
+            templates.pop(uri, None)
         if not _same_tools(tools, self._tools):
             self.generation += 1
         self._tools, self._prompts, self._tool_problems = tools, prompts, problems
-        self._resources, self._templates = resources, templates
+        self._resources, self._templates, self._uri_problems = resources, templates, uri_problems
 
     def _merge(
         self,
@@ -274,18 +289,29 @@ class Catalog:
         member: Member,
         original: str,
         item: dict[str, Any],
+        *,
+        key: Literal["name", "uri", "uriTemplate"] = "name",
     ) -> None:
-        name = self._exposed(member, str(item.get("name", original)))
-        holder = into.get(name)
+        """Add ``item`` under its exposed ``key`` (a tool or prompt name, a resource URI or URI template)."""
+        if key == "name":
+            exposed = self._exposed(member, str(item.get("name", original)))
+        else:
+            exposed = self.exposed_uri(member.name, original)
+        holder = into.get(exposed)
         if holder is None:
-            into[name] = (member, original, {**item, "name": name})
+            into[exposed] = (member, original, {**item, key: exposed})
         elif self.conflict == "manual":
-            problems[name] = (
-                f"name {name!r} is served by both {holder[0].name} and {member.name}; "
-                "rename one with tools.rename in the gateway config"
+            fix = "rename one with tools.rename" if key == "name" else "set conflict: prefix or priority"
+            problems[exposed] = (
+                f"{_WHAT[key]} {exposed!r} is served by both {holder[0].name} and {member.name}; "
+                f"{fix} in the gateway config"
             )
-            log.warning("gateway: %s", problems[name])
+            log.warning("gateway: %s", problems[exposed])
         # priority (and prefix, where a clash needs identical backend names): the earlier backend wins.
+
+    def exposed_uri(self, backend: str, uri: str) -> str:
+        """The URI (or URI template) clients see for ``uri`` of ``backend``."""
+        return prefixed_uri(uri, backend) if self.conflict == "prefix" else uri
 
     # ---- the merged view ----------------------------------------------------------------------------------
 
@@ -303,10 +329,10 @@ class Catalog:
         return [prompt for _, _, prompt in self._prompts.values()]
 
     def resources(self) -> list[dict[str, Any]]:
-        return [resource for _, resource in self._resources.values()]
+        return [resource for _, _, resource in self._resources.values()]
 
     def resource_templates(self) -> list[dict[str, Any]]:
-        return [template for _, template in self._templates]
+        return [template for _, _, template in self._templates.values()]
 
     def route_tool(self, name: str) -> Route:
         entry = self._tools.get(name)
@@ -323,13 +349,28 @@ class Catalog:
     def route_resource(self, uri: str) -> Route:
         entry = self._resources.get(uri)
         if entry is not None:
-            return self._route(entry[0], uri)
-        # A URI no list mentioned may still belong to a template: ask the first backend with templates,
-        # or the only backend serving resources at all.
-        for member in self._visible():
-            if member.templates or (member.resources and len(self._visible()) == 1):
-                return self._route(member, uri)
-        raise RpcError(INVALID_PARAMS, f"unknown resource {uri!r}")
+            return self._route(entry[0], entry[1])
+        for withheld, problem in self._uri_problems.items():  # a clashing URI, or an instance of a clashing template
+            if _template_matches(withheld, uri):
+                raise RpcError(DENIED, f"resource {uri!r} is not served: {problem}")
+        owner = self._uri_owner(uri)
+        if owner is None:
+            raise RpcError(INVALID_PARAMS, f"unknown resource {uri!r}")
+        return self._route(*owner)
+
+    def _uri_owner(self, uri: str) -> tuple[Member, str] | None:
+        """The backend of a URI no list mentioned (an instance of a template, say), and the URI it knows."""
+        if self.conflict == "prefix":
+            split = split_prefixed_uri(uri)
+            member = self.members.get(split[0]) if split is not None else None
+            if split is None or member is None or member not in self._visible():
+                return None
+            return member, split[1]
+        for member, original, _ in self._templates.values():  # in priority order
+            if _template_matches(original, uri):
+                return member, uri
+        serving = [m for m in self._visible() if m.resources or m.templates]
+        return (serving[0], uri) if len(serving) == 1 else None
 
     def _route(self, member: Member, original: str) -> Route:
         # Only a disconnected backend is refused outright: one whose last list failed may serve calls again.
@@ -345,6 +386,13 @@ class Catalog:
             for original, reason in member.withheld.items():
                 if self._exposed(member, member.filter.config.rename.get(original, original)) == name:
                     return RpcError(DENIED, f"{kind} {name!r} of backend {member.name} is withheld: {reason}")
+        # A backend that has been down since the start never listed anything: the name may well be its.
+        for member in self.members.values():
+            never_listed = not (member.tools or member.prompts)
+            owns = self.conflict != "prefix" or name.startswith(f"{member.name}{self.separator}")
+            if never_listed and owns and not member.up:
+                reason = member.error or member.backend.down_reason
+                return RpcError(UNAVAILABLE, f"unknown {kind} {name!r}: backend {member.name} is unavailable: {reason}")
         return RpcError(INVALID_PARAMS, f"unknown {kind} {name!r}")
 
     def status(self) -> list[dict[str, Any]]:
@@ -353,7 +401,8 @@ class Catalog:
             {
                 "name": m.name,
                 "up": m.up,
-                "error": m.error,
+                # A started backend that went down since its last list (refused, disconnected) says why too.
+                "error": m.error or (None if m.backend.ready else m.backend.down_reason),
                 "tools": len(m.tools),
                 "withheld": sorted(m.withheld),
                 "prompts": len(m.prompts),
@@ -401,6 +450,34 @@ def _same_tools(
     )
 
 
+_WHAT = {"name": "name", "uri": "resource URI", "uriTemplate": "resource template"}
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(?://)?")
+
+
+def prefixed_uri(uri: str, prefix: str) -> str:
+    """``scheme://rest`` → ``scheme://prefix/rest`` and ``scheme:rest`` → ``scheme:prefix/rest``: the scheme
+    is kept, so the result is a URI of the same kind (a name of ``[A-Za-z0-9_.-]`` is a valid segment)."""
+    head = match.group(0) if (match := _SCHEME.match(uri)) else ""
+    return f"{head}{prefix}/{uri[len(head) :]}"
+
+
+def split_prefixed_uri(uri: str) -> tuple[str, str] | None:
+    """The inverse of :func:`prefixed_uri`: (prefix, original URI), or None when there is no prefix."""
+    head = match.group(0) if (match := _SCHEME.match(uri)) else ""
+    prefix, slash, rest = uri[len(head) :].partition("/")
+    return (prefix, f"{head}{rest}") if slash and prefix else None
+
+
+def _template_matches(template: str, uri: str) -> bool:
+    """Whether ``uri`` is an expansion of the RFC 6570 ``template``: a simple ``{var}`` stands for one
+    segment; an operator expression (``{+path}``, ``{/a,b}``, ``{?q}``…) for anything."""
+    pattern = "".join(
+        ("[^/?#]+" if re.fullmatch(r"\{\w+\}", part) else ".*") if part.startswith("{") else re.escape(part)
+        for part in re.split(r"(\{[^}]*\})", template)
+    )
+    return re.fullmatch(pattern, uri, re.DOTALL) is not None
+
+
 def result_of(body: Message, backend: str, method: str) -> dict[str, Any]:
     """The ``result`` of a backend answer, or the answer's error raised as ``RpcError``."""
     result = body.get("result")
@@ -413,4 +490,4 @@ def result_of(body: Message, backend: str, method: str) -> dict[str, Any]:
     raise RpcError(UNAVAILABLE, f"backend {backend} sent a malformed answer to {method}")
 
 
-__all__ = ["Catalog", "ConflictRule", "Member", "Route", "UnavailableRule"]
+__all__ = ["Catalog", "ConflictRule", "Member", "Route", "UnavailableRule", "prefixed_uri", "split_prefixed_uri"]

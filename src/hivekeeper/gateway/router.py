@@ -66,4 +66,9 @@ class Router:
         else:
             params = {**params, "uri" if call.method.startswith("resources/") else "name": route.original}
         body = await route.backend.call(call.method, params, exchange=call.exchange)
-        return result_of(body, route.backend.name, call.method)
+        result = result_of(body, route.backend.name, call.method)
+        if call.method == "resources/read":  # the contents name the URIs the backend knows: show the client's
+            for content in result.get("contents") or ():
+                if isinstance(content, dict) and isinstance(content.get("uri"), str):
+                    content["uri"] = self.catalog.exposed_uri(route.backend.name, content["uri"])
+        return result

@@ -9,17 +9,27 @@ full definitions as the list: prompt-aware selection.
 
 The link sits before authorization in the chain, so a ``call_tool`` is authorized as the tool it names,
 and ``find_tools`` only ever returns tools the caller may use.
+
+Every selection is costed in cl100k tokens: the definitions it returned against the caller's whole list (what
+the client would have been sent without search). Answers carry the pair in ``_meta["io.hivekeeper/tokens"]``
+and the gateway's metrics count it, per mode (``meta``, ``dynamic`` or ``prompt``).
 """
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
 import orjson
 
 from hivekeeper.gateway.chain import Call, Handler, Result, RpcError
 from hivekeeper.gateway.config import SearchConfig
-from hivekeeper.search import ToolHit, ToolIndex
+from hivekeeper.gateway.telemetry import Metrics
+from hivekeeper.search import ToolHit, ToolIndex, tool_definition, tools_tokens
+from hivekeeper.search.tokens import count_tokens
 from hivekeeper.transport.jsonrpc import INVALID_PARAMS
 
 FIND_TOOLS = "find_tools"
@@ -28,6 +38,9 @@ MAX_K = 50
 MAX_SESSIONS = 10_000
 REQUEST_META_KEY = "io.hivekeeper/request"  # tools/list params._meta: the user's request, for prompt-aware lists
 K_META_KEY = "io.hivekeeper/k"
+TOKENS_META_KEY = "io.hivekeeper/tokens"  # result _meta: {"selected": n, "full": m} cl100k tokens
+PROMPT_MODE = "prompt"  # the metrics' mode label of prompt-aware lists (find_tools uses the configured mode)
+MAX_FULL_COUNTS = 256  # whole-list token counts kept: one per distinct set of tools callers may see
 
 META_TOOLS: list[dict[str, Any]] = [
     {
@@ -67,11 +80,65 @@ class ToolSource(Protocol):
     def tools_by_backend(self) -> dict[str, list[dict[str, Any]]]: ...
 
 
+WholeList = tuple[Sequence[Mapping[str, Any]], frozenset[Any]]
+"""The tools a caller may see, and their names (already built for ranking: 2,700 names cost a millisecond)."""
+
+
+class ListTokens:
+    """cl100k tokens of tool lists, exactly as ``hivekeeper.search.tools_tokens`` counts them, without
+    tokenising thousands of definitions again for every caller and every change of the group (a second for
+    2,700 tools). In ``{"tools": [{…}, {…}]}`` every definition starts with ``{`` and ends with ``}``, and
+    cl100k's pre-tokenizer always splits ``}, {`` between the comma and the space, so a list's count is the
+    sum of its definitions' counts in place: `` {…},`` in the middle, with the brackets at either end (the
+    tests hold this against ``tools_tokens`` on real definitions). Those counts are kept per tool name while
+    the definition is unchanged."""
+
+    def __init__(self) -> None:
+        # name → (the definition counted, {place: tokens of the definition written there})
+        self._known: dict[str, tuple[Mapping[str, Any], dict[str, int]]] = {}
+
+    def count(self, tools: Sequence[Mapping[str, Any]]) -> int:
+        if not tools:
+            return tools_tokens(tools)
+        if len(tools) == 1:
+            return self._count(tools[0], "only")
+        middle = sum(self._count(tool, "middle") for tool in tools[1:-1])
+        return self._count(tools[0], "first") + middle + self._count(tools[-1], "last")
+
+    def keep(self, names: Collection[str]) -> None:
+        """Forget the tools not in ``names`` (those that left the group)."""
+        self._known = {name: known for name, known in self._known.items() if name in names}
+
+    def _count(self, tool: Mapping[str, Any], place: str) -> int:
+        # Compared as the model sees it: the same tool may carry different _meta in the index and in a listing.
+        definition = tool_definition(tool)
+        name = str(definition.get("name"))
+        known = self._known.get(name)
+        if known is None or known[0] != definition:
+            known = self._known[name] = (definition, {})
+        counts = known[1]
+        if place not in counts:
+            before, after = _PLACES[place]
+            counts[place] = count_tokens(before + json.dumps(definition, ensure_ascii=False) + after)
+        return counts[place]
+
+
+# How a definition is written at each place of the list (json.dumps's default separators, as tools_tokens).
+_PLACES = {"only": ('{"tools": [', "]}"), "first": ('{"tools": [', ","), "middle": (" ", ","), "last": (" ", "]}")}
+
+
 class ToolSearch:
-    def __init__(self, config: SearchConfig, index: ToolIndex, source: ToolSource) -> None:
+    def __init__(
+        self, config: SearchConfig, index: ToolIndex, source: ToolSource, metrics: Metrics | None = None
+    ) -> None:
         self.config = config
         self.index = index
         self.source = source
+        self.metrics = metrics
+        self._list_tokens = ListTokens()
+        # (source generation, names the caller may see) → tokens of that whole list: callers under the same
+        # policies see the same list, and summing thousands of counts per selection would show in its latency
+        self._full_tokens: dict[tuple[int, frozenset[Any]], int] = {}
         self._indexed: int | None = None  # the source generation the index holds
         self._server_of: dict[str, str] = {}  # tool name → backend, as indexed
         self._tool_count: dict[str, int] = {}  # backend → how many tools it has indexed
@@ -96,10 +163,14 @@ class ToolSearch:
             meta = call.params.get("_meta")
             request = meta.get(REQUEST_META_KEY) if isinstance(meta, dict) else None
             if request is not None:  # prompt-aware: the host told us what the user asked for
+                started = time.perf_counter()
                 k = meta.get(K_META_KEY, self.config.k) if isinstance(meta, dict) else self.config.k
                 by_name = {tool.get("name"): tool for tool in tools}
-                chosen = [by_name[hit.name] for hit in self._rank(request, k, set(by_name), "tools/list _meta")]
-                return {**listed, "tools": [*chosen, *(tool for tool in pinned if tool not in chosen)]}
+                names = frozenset(by_name)
+                chosen = [by_name[hit.name] for hit in self._rank(request, k, names, "tools/list _meta")]
+                selected = [*chosen, *(tool for tool in pinned if tool not in chosen)]
+                tokens = self._account(PROMPT_MODE, selected, (tools, names), started)
+                return {**listed, "tools": selected, "_meta": {**listed.get("_meta", {}), TOKENS_META_KEY: tokens}}
             exposed = self._exposed.get(call.session_id or "", set())
             extra = [tool for tool in tools if tool in pinned or tool.get("name") in exposed]
             return {**listed, "tools": [*META_TOOLS, *extra]}
@@ -117,7 +188,7 @@ class ToolSearch:
             return await call_next(call)
         return await self._find(call, call_next)
 
-    def _rank(self, query: Any, k: Any, allowed: set[Any], where: str) -> list[ToolHit]:
+    def _rank(self, query: Any, k: Any, allowed: AbstractSet[Any], where: str) -> list[ToolHit]:
         """The ``k`` best tools for ``query`` among ``allowed`` names."""
         if not isinstance(query, str) or not query.strip():
             raise RpcError(INVALID_PARAMS, f"{where}: the query must be a non-empty string")
@@ -149,13 +220,18 @@ class ToolSearch:
         self.index.update_servers(by_backend)
         self._server_of = {str(tool.get("name")): server for server, tools in by_backend.items() for tool in tools}
         self._tool_count = {server: len(tools) for server, tools in by_backend.items()}
+        self._list_tokens.keep(self._server_of)
         self._indexed = generation
 
     async def _find(self, call: Call, call_next: Handler) -> Result:
         # What this caller may use: the group's list as it comes back through authorization.
         listing = Call("tools/list", {}, call.caller, None, call.session_id, call.protocol_version, call.client_name)
-        allowed = {tool.get("name") for tool in (await call_next(listing)).get("tools", [])}
-        hits = self._rank(call.arguments.get("query"), call.arguments.get("k", self.config.k), allowed, "find_tools")
+        allowed: list[dict[str, Any]] = (await call_next(listing)).get("tools", [])
+        started = time.perf_counter()
+        query, k = call.arguments.get("query"), call.arguments.get("k", self.config.k)
+        names = frozenset(tool.get("name") for tool in allowed)
+        hits = self._rank(query, k, names, "find_tools")
+        tokens = self._account(self.config.mode, [hit.tool for hit in hits], (allowed, names), started)
         found = [
             {
                 "name": hit.name,
@@ -173,4 +249,30 @@ class ToolSearch:
         return {
             "content": [{"type": "text", "text": orjson.dumps({"tools": found}).decode()}],
             "structuredContent": {"tools": found},
+            "_meta": {TOKENS_META_KEY: tokens},
         }
+
+    def _account(
+        self, mode: str, selected: Sequence[Mapping[str, Any]], full: WholeList, started: float
+    ) -> dict[str, int]:
+        """The selection's token cost against the caller's whole list, recorded in the metrics."""
+        tokens = {"selected": self._list_tokens.count(selected), "full": self._whole_list_tokens(full)}
+        if self.metrics is not None:
+            seconds = time.perf_counter() - started
+            self.metrics.record_selection(mode, tokens["selected"], tokens["full"], seconds)
+        return tokens
+
+    def _whole_list_tokens(self, whole: WholeList) -> int:
+        tools, names = whole
+        generation = self.source.generation
+        key = (generation, names)
+        count = self._full_tokens.get(key)
+        if count is None:
+            count = self._list_tokens.count(tools)
+            # Counts of older generations can never be asked for again; past the bound, the oldest go first.
+            kept = {old: n for old, n in self._full_tokens.items() if old[0] == generation}
+            while len(kept) >= MAX_FULL_COUNTS:
+                del kept[next(iter(kept))]
+            kept[key] = count
+            self._full_tokens = kept
+        return count

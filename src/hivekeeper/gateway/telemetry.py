@@ -24,6 +24,8 @@ from hivekeeper.gateway.chain import Call, Handler, Result, RpcError
 from hivekeeper.gateway.config import TelemetryConfig
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# Tool search saves most when lists are long: resolve the top end finely.
+_REDUCTION_BUCKETS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99, 0.995, 1.0)
 
 
 class Metrics:
@@ -55,6 +57,45 @@ class Metrics:
         self.integrity_alerts = Counter(
             f"{prefix}_integrity_alerts", "Tool definitions withheld or flagged", ["backend"], registry=self.registry
         )
+        # Tool search: savings over any window are 1 - rate(selected_tokens) / rate(full_tokens).
+        self.search_selections = Counter(
+            f"{prefix}_search_selections", "Tool selections made by tool search", ["mode"], registry=self.registry
+        )
+        self.search_selected_tokens = Counter(
+            f"{prefix}_search_selected_tokens",
+            "cl100k tokens of the tool definitions selections returned",
+            ["mode"],
+            registry=self.registry,
+        )
+        self.search_full_tokens = Counter(
+            f"{prefix}_search_full_tokens",
+            "cl100k tokens of the caller's whole tool list, what each selection would have cost without search",
+            ["mode"],
+            registry=self.registry,
+        )
+        self.search_reduction = Histogram(
+            f"{prefix}_search_token_reduction_ratio",
+            "Share of the whole list's tool tokens a selection did not send",
+            ["mode"],
+            buckets=_REDUCTION_BUCKETS,
+            registry=self.registry,
+        )
+        self.search_duration = Histogram(
+            f"{prefix}_search_duration_seconds",
+            "Time to rank the caller's tools and count their tokens, per selection",
+            ["mode"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def record_selection(self, mode: str, selected_tokens: int, full_tokens: int, seconds: float) -> None:
+        """One tool-search selection: ``mode`` is ``meta`` or ``dynamic`` (find_tools) or ``prompt``."""
+        self.search_selections.labels(mode).inc()
+        self.search_selected_tokens.labels(mode).inc(selected_tokens)
+        self.search_full_tokens.labels(mode).inc(full_tokens)
+        if full_tokens:
+            self.search_reduction.labels(mode).observe(1.0 - selected_tokens / full_tokens)
+        self.search_duration.labels(mode).observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

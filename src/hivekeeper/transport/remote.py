@@ -5,6 +5,11 @@ POST endpoint); anything else is Streamable HTTP, whose era the handshake probes
 JSON or SSE answer is read in its own task, so everything on that stream (progress, server requests) is tied
 to the call exactly. A 2025-era session also keeps a GET stream open for messages outside any call; an expired
 session (404) is re-initialized.
+
+A server that refuses our credentials (HTTP 401/403) fails the call at once with the status and the
+``WWW-Authenticate`` challenge, and the backend goes down with that reason: calls are refused on the spot
+instead of waiting out their timeout for a readiness that will not come, and a handshake is retried with
+backoff in the background, so a fixed token (or a server that accepts it again) brings the backend back.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
-from typing import Final
+from http import HTTPStatus
+from typing import Final, NoReturn
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -59,6 +66,8 @@ class HttpBackend(Backend):
         self._stream_task: asyncio.Task[None] | None = None
         self._rehandshake: asyncio.Task[None] | None = None
         self._last_failure: str | None = None
+        self._refusal: str | None = None  # why the server last refused our credentials, until it accepts them
+        self._refused_now = asyncio.Event()  # wakes whoever waits for readiness when a refusal arrives
 
     async def start(self) -> None:
         if self._client is not None:
@@ -72,12 +81,38 @@ class HttpBackend(Backend):
                 logger.info("backend %s posts to %s", self.name, endpoint)
             await self._introduce()
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
-            raise BackendUnavailable(f"backend {self.name} unreachable: {exc or type(exc).__name__}") from None
+            await self._abort_start(self._refusal or f"unreachable: {exc or type(exc).__name__}")
         except BackendUnavailable as exc:
-            cause = self._last_failure or str(exc)
-            raise BackendUnavailable(f"backend {self.name} unreachable: {cause}") from None
+            await self._abort_start(self._refusal or f"unreachable: {self._last_failure or exc}")
         if not self.legacy_sse and self._session_id is not None:
             self._stream_task = asyncio.create_task(self._get_stream_loop())
+
+    async def _abort_start(self, reason: str) -> NoReturn:
+        """A failed start leaves nothing behind (a later ``start`` tries afresh) and ``down_reason`` says why."""
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._stream_task
+            self._stream_task = None
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+        self._endpoint = None
+        self._connection_lost(reason)
+        raise BackendUnavailable(f"backend {self.name} {reason}") from None
+
+    async def wait_ready(self, timeout: float | None = None) -> bool:
+        """False at once while the server refuses our credentials (also when the refusal comes during the
+        wait): they do not fix themselves within a call's timeout, so nobody should wait it out."""
+        if self.ready or self._refusal is not None:
+            return self.ready
+        waits = {asyncio.ensure_future(super().wait_ready(timeout)), asyncio.ensure_future(self._refused_now.wait())}
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        return self.ready
 
     async def aclose(self) -> None:
         for task in (self._stream_task, self._rehandshake):
@@ -98,6 +133,8 @@ class HttpBackend(Backend):
         self._session_id = None
         self._wire_version = LATEST_MODERN_VERSION if self.era != "2025-11-25" else None
         identity = await super()._handshake()
+        self._refusal = None
+        self._refused_now.clear()
         if not identity.modern:
             self._wire_version = identity.protocol_version
 
@@ -107,7 +144,9 @@ class HttpBackend(Backend):
             raise ConnectionError("not connected")
         if self.legacy_sse:
             response = await client.post(await self._endpoint_future(), content=dumps(message), headers=self._base())
-            if response.status_code >= 400 and call is not None:
+            if (refusal := _auth_refusal(response)) is not None:
+                self._refused(refusal, call)
+            elif response.status_code >= 400 and call is not None:
                 self._fail(call, f"HTTP {response.status_code} from the message endpoint")
             return
         if call is None:
@@ -122,14 +161,19 @@ class HttpBackend(Backend):
     async def _post(self, message: Message, call: _Call) -> None:
         client = self._client
         assert client is not None
+        answered = "no response"
         try:
             async with client.stream(
                 "POST", self.url, content=dumps(message), headers=self._request_headers(message)
             ) as response:
+                answered = f"HTTP {response.status_code}"
                 if message.get("method") == "initialize" and (sid := response.headers.get("mcp-session-id")):
                     self._session_id = sid
                 content_type = response.headers.get("content-type", "")
-                if content_type.startswith("text/event-stream"):
+                if (refusal := _auth_refusal(response)) is not None:
+                    # Checked before the body: an auth layer answers in OAuth's JSON shape, not JSON-RPC.
+                    self._refused(refusal, call)
+                elif content_type.startswith("text/event-stream"):
                     async for data in _sse_data(response):
                         await self._receive_data(data, call)
                 elif content_type.startswith("application/json"):
@@ -142,7 +186,7 @@ class HttpBackend(Backend):
         except httpx.HTTPError as exc:
             self._fail(call, f"request failed: {exc or type(exc).__name__}")
         # A stream that ended without answering leaves the call to its timeout; say why right away instead.
-        self._fail(call, "the response stream ended without an answer")
+        self._fail(call, f"{answered}: the response ended without a JSON-RPC answer")
 
     async def _receive_data(self, data: bytes, call: _Call | None) -> None:
         try:
@@ -152,14 +196,30 @@ class HttpBackend(Backend):
             return
         if not isinstance(message, dict):
             return
+        if "method" not in message and "result" not in message and not isinstance(message.get("error"), dict):
+            # JSON, but not JSON-RPC (an HTTP error page in JSON, say): no answer; the caller says why.
+            logger.warning("backend %s sent JSON that is not a JSON-RPC message: %.200r", self.name, data)
+            return
         if call is not None and "method" not in message and message.get("id") is None:
             message["id"] = call.id  # a transport-level rejection (id null) still answers this call
         await self._receive(message, call)
 
-    def _fail(self, call: _Call, reason: str) -> None:
+    def _fail(self, call: _Call, reason: str, data: Message | None = None) -> None:
         if self._pending.pop(call.id, None) is not None:
             self._last_failure = reason
-            self._finish(call, error_body(CONNECTION_CLOSED, f"backend {self.name}: {reason}"))
+            self._finish(call, error_body(CONNECTION_CLOSED, f"backend {self.name}: {reason}", data))
+
+    def _refused(self, refusal: _Refusal, call: _Call | None) -> None:
+        """The server refused our credentials: fail ``call`` now and go down until a handshake is accepted."""
+        self._refusal = refusal.reason
+        self._refused_now.set()
+        if call is not None:
+            self._fail(call, refusal.reason, refusal.data(self.name))
+        if self.ready:  # not while (re)introducing ourselves: start() and _reconnect() handle that
+            logger.warning("backend %s %s", self.name, refusal.reason)
+            self._connection_lost(refusal.reason, refusal.data(self.name))
+            if self._rehandshake is None or self._rehandshake.done():
+                self._rehandshake = asyncio.create_task(self._reconnect())
 
     def _session_expired(self) -> None:
         if self._rehandshake is None or self._rehandshake.done():
@@ -226,7 +286,10 @@ class HttpBackend(Backend):
             try:
                 headers = {**self._headers, "accept": "text/event-stream"}
                 async with self._client.stream("GET", self.url, headers=headers, timeout=None) as response:
-                    if response.status_code != 200:
+                    if (refusal := _auth_refusal(response)) is not None:
+                        reason = self._refusal = refusal.reason  # the stream's loss below takes it down
+                        self._refused_now.set()
+                    elif response.status_code != 200:
                         reason = f"SSE stream refused: HTTP {response.status_code}"
                     else:
                         async for event, data in _sse_events(response):
@@ -271,6 +334,55 @@ async def _sse_data(response: httpx.Response) -> AsyncIterator[bytes]:
     async for event, data in _sse_events(response):
         if event == "message" and data.strip():
             yield data
+
+
+class _Refusal:
+    """An HTTP 401/403: the status and what its ``WWW-Authenticate`` challenge says (RFC 9110 §11.6.1)."""
+
+    def __init__(self, status: int, challenge: str | None) -> None:
+        self.status = status
+        self.scheme, self.params = _parse_challenge(challenge) if challenge else (None, {})
+
+    @property
+    def reason(self) -> str:
+        phrase = HTTPStatus(self.status).phrase
+        details = [f'{key} "{self.params[key]}"' for key in ("realm", "error") if key in self.params]
+        said = ", ".join(details)
+        if description := self.params.get("error_description"):
+            said = f"{said}: {description}" if said else description
+        return f"rejected our credentials: HTTP {self.status} {phrase}" + (f" ({said})" if said else "")
+
+    def data(self, backend: str) -> Message:
+        data: Message = {"backend": backend, "httpStatus": self.status}
+        if self.scheme is not None:
+            data["wwwAuthenticate"] = {"scheme": self.scheme, **self.params}
+        return data
+
+
+def _auth_refusal(response: httpx.Response) -> _Refusal | None:
+    if response.status_code not in (401, 403):
+        return None
+    return _Refusal(response.status_code, response.headers.get("www-authenticate"))
+
+
+_AUTH_PARAM = re.compile(r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)')
+
+
+def _parse_challenge(header: str) -> tuple[str | None, dict[str, str]]:
+    """``Bearer realm="x", error="invalid_token"`` → ("Bearer", {"realm": "x", "error": "invalid_token"}).
+
+    Parameters are read until one repeats: with several challenges (``Bearer realm="a", Basic realm="a"``),
+    a later one's ``realm`` must not shadow the first's."""
+    scheme, _, rest = header.strip().partition(" ")
+    if "=" in scheme:  # no scheme at all, just parameters
+        scheme, rest = "", header
+    params: dict[str, str] = {}
+    for key, value in _AUTH_PARAM.findall(rest):
+        key = key.lower()
+        if key in params:
+            break
+        params[key] = re.sub(r"\\(.)", r"\1", value[1:-1]) if value.startswith('"') else value
+    return scheme or None, params
 
 
 TRACE_CONTEXT_KEYS = ("traceparent", "tracestate")

@@ -50,13 +50,17 @@ class Manager:
     # ---- operations (the control protocol maps 1:1 onto these) ---------------------------------------------
 
     async def run(self, spec_document: dict[str, Any], *, auto_name: bool = False) -> dict[str, object]:
-        """Create a workload and start it; on any failure nothing of it remains."""
+        """Create a workload and start it; on any failure nothing of it remains.
+
+        The answer is the workload's summary plus ``warnings``: what a human must hear about how it runs
+        (an unrestricted-network profile, whether the user or the registry entry chose it)."""
         spec = validate_document(spec_document, WorkloadSpec, "workload")
         async with self._creating:
             if auto_name:
                 spec = spec.model_copy(update={"name": self._free_name(spec.name)})
             if spec.name in self.workloads:
                 raise ConflictError(f"workload {spec.name!r} already exists (hivekeeper rm {spec.name}, or --name)")
+            profile_chosen_by_user = spec.profile is not None
             spec = self._resolve_registry(spec)
             record = WorkloadRecord(spec=spec, port=spec.port or 0)
             workload = self._workload(record)
@@ -70,7 +74,7 @@ class Manager:
             if sources.source_kind(spec.source, spec.runtime) in ("uvx", "npx"):
                 sources.remove_package_cache(spec.name)
             raise
-        return workload.record.summary()
+        return {**workload.record.summary(), "warnings": run_warnings(spec, registry_chose=not profile_chosen_by_user)}
 
     async def start(self, name: str) -> dict[str, object]:
         workload = self._get(name)
@@ -234,6 +238,19 @@ class Manager:
             raise sources.unknown_source(spec.source)
         command = (spec.source, *spec.args)
         return Launchable(command, env, [*python_mounts(command), *mounts], egress, limits, secret_values=hidden)
+
+
+def run_warnings(spec: WorkloadSpec, *, registry_chose: bool) -> list[str]:
+    """The warning of the profile ``spec`` runs under (the profile's own words, as ``--profile`` prints them),
+    saying which registry entry asked for it when the entry did. A remote runs nothing here: no profile."""
+    if sources.source_kind(spec.source, spec.runtime) == "remote":
+        return []
+    warning = load_profile(spec.profile or DEFAULT_PROFILE).warning
+    if warning is None:
+        return []
+    if registry_chose and spec.registry:
+        warning = f"{warning}; asked for by the registry entry {spec.registry} (override it with --profile)"
+    return [warning]
 
 
 def default_name(source: str, args: list[str]) -> str:
