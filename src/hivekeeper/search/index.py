@@ -35,10 +35,12 @@ from hivekeeper.search.lexical import BM25F
 from hivekeeper.search.text import (
     PACKAGING_WORDS,
     ToolFields,
+    concept_terms,
     intent_text,
     operation_terms,
     query_terms,
     terms,
+    terms_and_concepts,
     tool_fields,
     words,
 )
@@ -350,11 +352,12 @@ class ToolIndex:
 
 
 def _field_terms(fields: ToolFields) -> dict[str, list[str]]:
+    # resource nouns become concept tokens too, so "ping" in a request meets "post_message"
     return {
-        "name": (name := terms(fields.name)) + operation_terms(name),
-        "title": terms(fields.title),
-        "description": terms(fields.description),
-        "parameters": terms(fields.parameters),
+        "name": (name := terms(fields.name)) + operation_terms(name) + concept_terms(words(fields.name)),
+        "title": terms_and_concepts(fields.title),
+        "description": terms_and_concepts(fields.description),
+        "parameters": terms_and_concepts(fields.parameters),
         "server": terms(fields.server),
     }
 

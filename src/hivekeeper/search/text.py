@@ -10,6 +10,8 @@ from typing import Any
 import Stemmer  # type: ignore[import-not-found]  # PyStemmer ships no type hints
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
+from hivekeeper.search import lexicon
+
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _WORD = re.compile(r"[^\W_]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?。])\s+")
@@ -205,6 +207,40 @@ _QUOTED = re.compile(r"'[^']{2,}'|\"[^\"]{2,}\"|“[^”]{2,}”|`[^`]+`")
 ARGUMENT_WEIGHT = 0.5
 
 
+# Concept classes of the lexicon, keyed by the stems of their member words and two-word phrases.
+def _concept_index(concepts: Mapping[str, tuple[str, ...]]) -> dict[tuple[str, ...], tuple[str, ...]]:
+    index: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for concept, members in concepts.items():
+        for member in members:
+            key = tuple(_stem(w) for w in words(member))
+            if lexicon.token(concept) not in index.get(key, ()):
+                index[key] = (*index.get(key, ()), lexicon.token(concept))
+    return index
+
+
+_CONCEPT_OF = _concept_index(lexicon.CONCEPTS)
+# A concept shared with a tool is weaker evidence than a word shared with it.
+CONCEPT_WEIGHT = 0.5
+ARG_CONCEPT_WEIGHT = 0.75
+
+
+def concept_terms(text_words: list[str]) -> list[str]:
+    """Concept tokens of the words (in order, stopwords kept: "on call") of one text."""
+    stems = [_stem(w) for w in text_words]
+    out: list[str] = []
+    for i, stem in enumerate(stems):
+        out.extend(_CONCEPT_OF.get((stem,), ()))
+        if i + 1 < len(stems):
+            out.extend(_CONCEPT_OF.get((stem, stems[i + 1]), ()))
+    return out
+
+
+def terms_and_concepts(text: str) -> list[str]:
+    """``terms(text)`` followed by the concept tokens of its words (for the fields of a tool)."""
+    text_words = words(text)
+    return [_stem(w) for w in text_words if w not in _STOPWORDS] + concept_terms(text_words)
+
+
 def operation_terms(stems: list[str]) -> list[str]:
     """Canonical operation tokens for the verbs among ``stems``."""
     return [_OPERATION_OF[s] for s in stems if s in _OPERATION_OF]
@@ -215,15 +251,24 @@ def query_terms(text: str) -> dict[str, float]:
     they name what to act on ("acme/payments-api", "'Fix login timeout'"), not which tool to use."""
     weights: dict[str, float] = {}
 
+    def put(term: str, weight: float) -> None:
+        weights[term] = max(weights.get(term, 0.0), weight)
+
     def add(fragment: str, weight: float) -> None:
+        expanded: list[str] = []
         for word in words(fragment):
             expansion = _ABBREVIATIONS.get(word)
-            for term in terms(expansion) if expansion is not None else terms(word):
-                weights[term] = max(weights.get(term, 0.0), weight)
-                operation = _OPERATION_OF.get(term)
-                if operation is not None:
-                    weights[operation] = max(weights.get(operation, 0.0), weight * 0.5)
+            expanded.extend(words(expansion) if expansion is not None else [word])
+        for term in (_stem(w) for w in expanded if w not in _STOPWORDS):
+            put(term, weight)
+            operation = _OPERATION_OF.get(term)
+            if operation is not None:
+                put(operation, weight * 0.5)
+        for concept in concept_terms(expanded):
+            put(concept, weight * CONCEPT_WEIGHT)
 
+    for concept in concept_terms(lexicon.argument_kinds(text)):
+        put(concept, ARG_CONCEPT_WEIGHT)
     plain = text
     for pattern in (_QUOTED, _ARGUMENT):
         for argument in pattern.findall(plain):
@@ -238,6 +283,8 @@ def intent_text(text: str) -> str:
     text). A static model averages every word it is given, so filler words only blur the meaning."""
     stripped = _ARGUMENT.sub(" ", _QUOTED.sub(" ", text))
     content = [w for w in words(stripped) if w not in _STOPWORDS]
+    # the arguments are gone, what kind of thing they are stays ("+14155550123" -> "phone message")
+    content += lexicon.argument_kinds(text)
     return " ".join(content) if content else text
 
 
