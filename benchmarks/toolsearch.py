@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Tool-search benchmark: hivekeeper's retriever against tseval's baselines, in one run.
 
-Runs the shared harness (``tseval.py``) twice — the dev queries over the core catalogue (83 servers,
-2,341 tools) and the LiveMCPBench tasks over the full catalogue — with ``hivekeeper tools find`` and
+Runs the shared harness (``tseval.py``) three times — the dev queries and this project's own held-out
+queries (``benchmarks/data/holdout_queries.json``) over the core catalogue (83 servers, 2,341 tools), and
+the LiveMCPBench tasks over the full catalogue — with ``hivekeeper tools find`` and
 the baselines side by side, then prints one table and hivekeeper's ratios to each baseline.
 
     .venv/bin/python benchmarks/toolsearch.py                       # bm25 (+ m2v if distilled) baselines
@@ -46,7 +47,13 @@ COLUMNS = (
     "ready_s",
     "rss_mb",
 )
-SETS = (("dev", "dev_queries.json", True), ("livemcpbench", "livemcpbench_tasks.json", False))
+# (name, queries — relative to the data folder unless absolute —, core catalogue only)
+SETS = (
+    ("dev", "dev_queries.json", True),
+    # written for this project by someone who never saw the dev set or the retriever: a check on over-fitting
+    ("holdout", str(REPO / "benchmarks" / "data" / "holdout_queries.json"), True),
+    ("livemcpbench", "livemcpbench_tasks.json", False),
+)
 
 
 def run_set(args: argparse.Namespace, name: str, queries: str, core: bool, out: Path) -> dict[str, dict[str, float]]:
@@ -77,7 +84,14 @@ def run_set(args: argparse.Namespace, name: str, queries: str, core: bool, out: 
     if core:
         cmd.append("--core")
     print(f"== {name}: {' '.join(shlex.quote(c) for c in cmd)}", file=sys.stderr, flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    # with --json, stdout carries only the JSON: tseval's own report goes to stderr
+    subprocess.run(
+        cmd,
+        check=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        stdout=sys.stderr if args.json else None,
+    )
     rows: dict[str, dict[str, float]] = json.loads((out / f"results_{name}.json").read_text())["retrievers"]
     return rows
 
