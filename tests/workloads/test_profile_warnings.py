@@ -71,3 +71,27 @@ def test_a_local_command_with_the_network_profile_gets_the_same_warning(manager:
     assert plain.returncode == 0, plain.stderr
     assert json.loads(plain.stdout)["warnings"] == []
     assert warning_lines(plain.stderr) == []
+
+
+def test_allowing_every_host_is_warned_about_like_the_network_profile(manager: ManagerClient) -> None:
+    started = hk_process("run", "--allow-host", "*", "--json", "--volume", TESTS_VOLUME, "--", *TINY_COMMAND)
+    assert started.returncode == 0, started.stderr
+    [warning] = json.loads(started.stdout)["warnings"]
+    assert "--allow-host '*'" in warning and "UNRESTRICTED" in warning
+    assert warning_lines(started.stderr) == [f"warning: {warning}"]
+
+    # a named host is an allowlist, not open network: nothing to warn about
+    listed = hk_process(
+        "run",
+        "--name",
+        "listed",
+        "--allow-host",
+        "example.com:443",
+        "--json",
+        "--volume",
+        TESTS_VOLUME,
+        "--",
+        *TINY_COMMAND,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["warnings"] == []

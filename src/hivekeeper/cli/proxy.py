@@ -4,6 +4,8 @@
     hivekeeper proxy --target URL                                  remote server -> http://H:P/mcp
     hivekeeper proxy stdio URL                                     remote server -> this process's stdio
 
+A remote server's credentials go in ``--header 'Name: value'`` or, kept off the command line, in
+``--header-secret 'Name=SECRET[,format=Bearer {value}]'`` (the value from ``hivekeeper secret``).
 Once the backend has answered its handshake, the served URL is printed on stdout as one line (so scripts can
 read it; ``--port 0`` picks a free port). Everything else goes to stderr.
 """
@@ -14,15 +16,18 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shlex
 import sys
 
 import typer
 
 from hivekeeper.cli.sockets import listening_socket
-from hivekeeper.errors import ConfigError, UnavailableError
+from hivekeeper.errors import ConfigError, HivekeeperError, UnavailableError
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
+_HEADER_VALUE = re.compile(r"^[^\x00\r\n]*$")
 
 
 def register(app: typer.Typer) -> None:
@@ -46,6 +51,14 @@ def proxy(
         [], "--allow-origin", help="Browser origin to accept besides loopback ones (repeatable)."
     ),
     era: str = typer.Option("auto", help="Upstream protocol era: auto, 2026-07-28 or 2025-11-25."),
+    header: list[str] = typer.Option(
+        [], "--header", help="'Name: value' sent to the remote server with every request (repeatable)."
+    ),
+    header_secret: list[str] = typer.Option(
+        [],
+        "--header-secret",
+        help="'Name=SECRET[,format=Bearer {value}]': a header whose value comes from `hivekeeper secret` (repeatable).",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log proxy activity to stderr."),
 ) -> None:
     """Serve an MCP server over Streamable HTTP (both protocol eras) and legacy SSE, or a remote one over stdio."""
@@ -56,10 +69,14 @@ def proxy(
         raise ConfigError(f"--era: expected auto, 2026-07-28 or 2025-11-25, got {era!r}")
     args = list(command or [])
     upstream_era: Era = era  # type: ignore[assignment]
-    if args[:1] == ["stdio"] and len(args) == 2 and args[1].startswith(("http://", "https://")):
+    remote_stdio = args[:1] == ["stdio"] and len(args) == 2 and args[1].startswith(("http://", "https://"))
+    if (header or header_secret) and target is None and not remote_stdio:
+        raise ConfigError("--header/--header-secret: headers go to a remote server (--target URL or `stdio URL`)")
+    headers = remote_headers(header, header_secret)
+    if remote_stdio:
         if target is not None:
             raise ConfigError("`proxy stdio URL` takes the URL as its argument; drop --target")
-        _run(_stdio_front(args[1], timeout=timeout, era=upstream_era))
+        _run(_stdio_front(args[1], timeout=timeout, era=upstream_era, headers=headers))
         return
     if (target is None) == (not args):
         raise ConfigError("give either --target URL or `-- COMMAND [ARGS...]` (or `stdio URL`)")
@@ -76,8 +93,44 @@ def proxy(
             session_ttl=session_ttl,
             allowed_origins=frozenset(allow_origin),
             era=upstream_era,
+            headers=headers,
         )
     )
+
+
+def remote_headers(plain: list[str], from_secrets: list[str]) -> dict[str, str]:
+    """The headers of ``--header 'Name: value'`` and ``--header-secret 'Name=SECRET[,format=...]'``.
+
+    Bad syntax is a ConfigError naming the flag; an unknown secret a NotFoundError naming it. A secret's
+    value goes only into the returned headers, never into a message.
+    """
+    from hivekeeper.secrets import default_store
+
+    headers: dict[str, str] = {}
+    for text in plain:
+        name, colon, value = text.partition(":")
+        if not colon or not _HEADER_NAME.match(name.strip()) or not _HEADER_VALUE.match(value):
+            raise ConfigError(f"--header {text!r}: expected 'Name: value' (a token name, a one-line value)")
+        headers[name.strip()] = value.strip()
+    if not from_secrets:
+        return headers
+    store = default_store()
+    for text in from_secrets:
+        name, equals, rest = text.partition("=")
+        secret, _, option = rest.partition(",")
+        template = option.removeprefix("format=") if option.startswith("format=") else None
+        if not equals or not _HEADER_NAME.match(name.strip()) or not secret.strip() or (option and template is None):
+            raise ConfigError(f"--header-secret {text!r}: expected 'Name=SECRET[,format=Bearer {{value}}]'")
+        if template is not None and "{value}" not in template:
+            raise ConfigError(f"--header-secret {text!r}: format must contain {{value}}")
+        try:
+            value = store.get(secret.strip())
+        except HivekeeperError as exc:
+            raise HivekeeperError(f"--header-secret {name.strip()}: {exc.message}", exit_code=exc.exit_code) from None
+        if not _HEADER_VALUE.match(value):  # caught here: an HTTP library's complaint would quote the value
+            raise ConfigError(f"--header-secret {name.strip()}: secret {secret.strip()!r} is not a one-line value")
+        headers[name.strip()] = (template or "{value}").replace("{value}", value)
+    return headers
 
 
 def _run(main: object) -> None:
@@ -100,6 +153,7 @@ async def _serve(
     session_ttl: float,
     allowed_origins: frozenset[str],
     era: object,
+    headers: dict[str, str],
 ) -> None:
     from hivekeeper.transport.backend import Backend, BackendUnavailable
     from hivekeeper.transport.stdio import StdioBackend, command_launcher
@@ -109,7 +163,7 @@ async def _serve(
     if target is not None:
         from hivekeeper.transport.remote import HttpBackend
 
-        backend = HttpBackend(target, timeout=timeout, era=era)  # type: ignore[arg-type]
+        backend = HttpBackend(target, timeout=timeout, era=era, headers=headers)  # type: ignore[arg-type]
     else:
         name = shlex.join([os.path.basename(command[0]), *command[1:]])
         if len(name) > 60:
@@ -170,10 +224,10 @@ async def _serve(
         await backend.aclose()
 
 
-async def _stdio_front(url: str, *, timeout: float, era: object) -> None:
+async def _stdio_front(url: str, *, timeout: float, era: object, headers: dict[str, str]) -> None:
     from hivekeeper.transport import BackendUnavailable, HttpBackend, StdioFront
 
-    backend = HttpBackend(url, timeout=timeout, era=era)  # type: ignore[arg-type]
+    backend = HttpBackend(url, timeout=timeout, era=era, headers=headers)  # type: ignore[arg-type]
     try:
         await backend.start()
     except BackendUnavailable as exc:

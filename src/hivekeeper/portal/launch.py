@@ -14,7 +14,7 @@ from typing import Any
 
 from hivekeeper.errors import ConfigError
 from hivekeeper.registry.curation import CURATION_META
-from hivekeeper.registry.resolve import profile_name, runnable_source
+from hivekeeper.registry.resolve import network_access, runnable_source
 
 _NAME_CHARS = re.compile(r"[^a-z0-9-]+")
 
@@ -38,6 +38,7 @@ class RunPlan:
     runtime: str
     fields: list[FormField] = field(default_factory=list)
     default_profile: str = "none"
+    default_allow_hosts: tuple[str, ...] = ()  # the entry's outbound allowlist, part of its default profile
 
 
 def plan(response: Mapping[str, Any]) -> RunPlan:
@@ -72,8 +73,14 @@ def plan(response: Mapping[str, Any]) -> RunPlan:
                 choices=tuple(variable.get("choices") or ()),
             )
         )
-    meta = response.get("_meta", {}).get(CURATION_META, {})
-    return RunPlan(source=source, runtime=runtime, fields=fields, default_profile=profile_name(meta))
+    access = network_access(response.get("_meta", {}).get(CURATION_META, {}))
+    return RunPlan(
+        source=source,
+        runtime=runtime,
+        fields=fields,
+        default_profile=access.profile,
+        default_allow_hosts=access.allow_hosts,
+    )
 
 
 def workload_name(server_name: str) -> str:
@@ -118,6 +125,8 @@ def workload_spec(response: Mapping[str, Any], form: Mapping[str, str]) -> dict[
         "runtime": runtime,
         "profile": profile,
     }
+    if profile == run_plan.default_profile and run_plan.default_allow_hosts:
+        spec["allow_hosts"] = list(run_plan.default_allow_hosts)
     if env:
         spec["env"] = env
     if secrets:
@@ -132,6 +141,8 @@ def run_command(spec: Mapping[str, Any]) -> str:
         words += ["--runtime", spec["runtime"]]
     if spec.get("profile") and spec["profile"] != "none":
         words += ["--profile", spec["profile"]]
+    for rule in spec.get("allow_hosts") or []:
+        words += ["--allow-host", rule]
     for key, value in (spec.get("env") or {}).items():
         words += ["--env", f"{key}={value}"]
     for secret in spec.get("secrets") or []:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hivekeeper.errors import ConfigError, NotFoundError
 from hivekeeper.registry.curation import CURATION_META
+from hivekeeper.runtime.base import EgressRule
+from hivekeeper.runtime.egress import format_allow, parse_allow
 
 _TEMPLATE = re.compile(r"\{[^}]*\}")
 _REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+(@[^@/\s]+)?$")
@@ -35,12 +38,69 @@ def runnable_source(server: Mapping[str, Any]) -> tuple[str, str, Mapping[str, A
     raise ConfigError(f"{server.get('name')}: no package or remote that hivekeeper can run")
 
 
-def profile_name(curation: Mapping[str, Any]) -> str:
-    """The built-in profile closest to what the entry declares: ``network`` if it needs outbound access."""
+@dataclass(frozen=True)
+class NetworkAccess:
+    """What an entry's ``permissionProfile.network`` asks for, in ``hivekeeper run`` terms: the built-in
+    profile (``network`` only for open egress) and the ``--allow-host`` rules of its allowlist."""
+
+    profile: str = "none"
+    allow_hosts: tuple[str, ...] = ()
+
+
+_OUTBOUND_FIELDS = ("insecureAllowAll", "allowHost", "allowPort")
+
+
+def network_access(curation: Mapping[str, Any]) -> NetworkAccess:
+    """Read the curated ``permissionProfile.network`` of an entry.
+
+    ``network: true``, ``outbound.insecureAllowAll: true`` or an ``allowHost`` of ``*`` ask for open egress;
+    ``outbound.allowHost`` (``HOST``, ``*.domain``, IP, each optionally ``:PORT``) with an optional
+    ``allowPort`` list becomes exactly that allowlist (every host on every listed port). Anything else in
+    ``outbound`` is refused (ConfigError naming the field) rather than guessed at: a misread allowlist
+    either breaks the server or widens what it may reach.
+    """
     profile = curation.get("permissionProfile") or {}
     network = profile.get("network") if isinstance(profile, Mapping) else None
-    outbound = network.get("outbound") if isinstance(network, Mapping) else None
-    return "network" if network is True or (isinstance(outbound, Mapping) and bool(outbound)) else "none"
+    if network is True:
+        return NetworkAccess(profile="network")
+    if network is None or network is False:
+        return NetworkAccess()
+    where = "permissionProfile.network"
+    if not isinstance(network, Mapping) or set(network) - {"outbound"}:
+        raise ConfigError(f"{where}: expected true, false or {{outbound: ...}}")
+    outbound = network.get("outbound") or {}
+    where += ".outbound"
+    if not isinstance(outbound, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of {', '.join(_OUTBOUND_FIELDS)}")
+    unknown = sorted(set(outbound) - set(_OUTBOUND_FIELDS))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown field (expected {', '.join(_OUTBOUND_FIELDS)})")
+    hosts, ports = outbound.get("allowHost") or [], outbound.get("allowPort") or []
+    if not isinstance(outbound.get("insecureAllowAll", False), bool):
+        raise ConfigError(f"{where}.insecureAllowAll: expected true or false")
+    if not isinstance(hosts, list) or not all(isinstance(host, str) for host in hosts):
+        raise ConfigError(f"{where}.allowHost: expected a list of host names")
+    if outbound.get("insecureAllowAll") or "*" in hosts:
+        return NetworkAccess(profile="network")
+    if not isinstance(ports, list) or not all(type(port) is int and 0 < port < 65536 for port in ports):
+        raise ConfigError(f"{where}.allowPort: expected a list of ports 1-65535")
+    if ports and not hosts:
+        raise ConfigError(f"{where}.allowPort: ports without allowHost would allow nothing")
+    rules: list[EgressRule] = []
+    for index, host in enumerate(hosts):
+        try:
+            rule = parse_allow(host)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.allowHost[{index}]: {exc.message}") from None
+        if rule.port is not None and ports:
+            raise ConfigError(f"{where}.allowHost[{index}]: {host!r} names a port and allowPort lists more")
+        rules += [replace(rule, port=port) for port in ports] if ports else [rule]
+    return NetworkAccess(allow_hosts=tuple(dict.fromkeys(format_allow(rule) for rule in rules)))
+
+
+def profile_name(curation: Mapping[str, Any]) -> str:
+    """The built-in profile an entry runs under: ``network`` only if it asks for open egress."""
+    return network_access(curation).profile
 
 
 def registry_resolver(text: str) -> Any:
@@ -73,9 +133,14 @@ def registry_resolver(text: str) -> Any:
         for variable in (package or {}).get("environmentVariables") or []
         if variable.get("default") and not variable.get("isSecret")
     }
+    reference = f"{entry.name}@{entry.version}"
+    try:
+        access = network_access(entry.to_response()["_meta"][CURATION_META])
+    except ConfigError as exc:
+        raise ConfigError(f"registry entry {reference}: {exc.message}") from None
     return RegistryMatch(
-        source=source, args=fixed_args, env=env, profile=profile_name(entry.to_response()["_meta"][CURATION_META])
+        source=source, args=fixed_args, env=env, profile=access.profile, allow_hosts=access.allow_hosts
     )
 
 
-__all__ = ["profile_name", "registry_resolver", "runnable_source"]
+__all__ = ["NetworkAccess", "network_access", "profile_name", "registry_resolver", "runnable_source"]

@@ -77,7 +77,11 @@ def scan_profile(profile: Mapping[str, Any] | None, location: str = "permissionP
     findings = []
     network = profile.get("network")
     outbound = network.get("outbound") if isinstance(network, Mapping) else None
-    if network is True or (isinstance(outbound, Mapping) and outbound.get("insecureAllowAll")):
+    hosts = outbound.get("allowHost") if isinstance(outbound, Mapping) else None
+    any_host = isinstance(outbound, Mapping) and (
+        outbound.get("insecureAllowAll") or (isinstance(hosts, list) and "*" in hosts)
+    )
+    if network is True or any_host:
         findings.append(
             Finding("network-unrestricted", Severity.HIGH, f"{location}.network", "outbound network to any host")
         )

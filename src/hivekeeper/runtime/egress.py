@@ -264,6 +264,12 @@ def parse_allow(text: str) -> EgressRule:
     return EgressRule(host=host, port=port)
 
 
+def format_allow(rule: EgressRule) -> str:
+    """The ``HOST[:PORT]`` text :func:`parse_allow` reads back as ``rule`` (IPv6 in brackets)."""
+    host = f"[{rule.host}]" if ":" in rule.host else rule.host
+    return host if rule.port is None else f"{host}:{rule.port}"
+
+
 def _split_authority(authority: str, default_port: int | None) -> tuple[str, int]:
     host, sep, port_text = authority.rpartition(":")
     if not sep or (host.startswith("[") != host.endswith("]")):

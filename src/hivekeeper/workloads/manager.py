@@ -202,6 +202,8 @@ class Manager:
         match = sources.resolve_registry_name(spec.source)
         if match is None:
             raise sources.unknown_source(spec.source)
+        # The entry's allowlist belongs to the profile it asks for: a --profile of the user's replaces both.
+        entry_hosts = list(match.allow_hosts) if spec.profile is None else []
         return spec.model_copy(
             update={
                 "source": match.source,
@@ -209,6 +211,7 @@ class Manager:
                 "args": [*match.args, *spec.args],
                 "env": {**match.env, **spec.env},
                 "profile": spec.profile or match.profile,
+                "allow_hosts": list(dict.fromkeys([*entry_hosts, *spec.allow_hosts])),
             }
         )
 
@@ -245,12 +248,18 @@ def run_warnings(spec: WorkloadSpec, *, registry_chose: bool) -> list[str]:
     saying which registry entry asked for it when the entry did. A remote runs nothing here: no profile."""
     if sources.source_kind(spec.source, spec.runtime) == "remote":
         return []
+    warnings: list[str] = []
     warning = load_profile(spec.profile or DEFAULT_PROFILE).warning
-    if warning is None:
-        return []
-    if registry_chose and spec.registry:
-        warning = f"{warning}; asked for by the registry entry {spec.registry} (override it with --profile)"
-    return [warning]
+    if warning is not None:
+        if registry_chose and spec.registry:
+            warning = f"{warning}; asked for by the registry entry {spec.registry} (override it with --profile)"
+        warnings.append(warning)
+    if any(rule.host == "*" for rule in spec.egress()):
+        warnings.append(
+            "--allow-host '*' gives the server UNRESTRICTED outbound network access "
+            "(any host; only this machine's loopback and link-local addresses stay blocked)"
+        )
+    return warnings
 
 
 def default_name(source: str, args: list[str]) -> str:

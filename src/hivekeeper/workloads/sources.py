@@ -42,6 +42,7 @@ class RegistryMatch:
     args: Sequence[str] = ()
     env: dict[str, str] = field(default_factory=dict)
     profile: str | None = None
+    allow_hosts: Sequence[str] = ()  # the entry's outbound allowlist (``--allow-host`` rules), part of its profile
 
 
 Resolver = Callable[[str], RegistryMatch | None]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from hivekeeper import paths
 from hivekeeper.fileio import write_atomic
+from hivekeeper.policy.profiles import DEFAULT_PROFILE
 from hivekeeper.workloads.spec import WorkloadSpec
 
 Status = Literal["starting", "running", "idle", "stopped", "error"]
@@ -49,6 +50,8 @@ class WorkloadRecord(BaseModel):
             "pool": self.spec.pool,
             "group": self.spec.group,
             "registry": self.spec.registry,
+            "profile": self.spec.profile or DEFAULT_PROFILE,
+            "allow_hosts": self.spec.allow_hosts,
             "restarts": self.restarts,
             "last_error": self.last_error,
             "created_at": self.created_at,
