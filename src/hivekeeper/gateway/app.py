@@ -34,6 +34,7 @@ from hivekeeper.policy.cedar import CedarPolicy
 from hivekeeper.secrets import SecretStore, default_store
 from hivekeeper.transport.backend import Backend
 from hivekeeper.transport.front import FrontSettings, McpFront
+from hivekeeper.transport.jsonrpc import Message
 from hivekeeper.transport.remote import HttpBackend
 from hivekeeper.transport.stdio import StdioBackend, command_launcher
 
@@ -92,6 +93,7 @@ class Gateway:
             unavailable=config.unavailable,
             guard=guard,
             on_changed=self._list_changed,
+            on_resource_updated=self._resource_updated,
         )
         self.workloads: WorkloadWatcher | None = None
         if declared or config.group is not None:
@@ -154,6 +156,9 @@ class Gateway:
 
     async def _list_changed(self, kind: Kind) -> None:
         await self.front.broadcast({"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"})
+
+    async def _resource_updated(self, message: Message) -> None:
+        await self.front.broadcast(message)  # the front passes it to the sessions subscribed to its URI
 
     async def start(self) -> None:
         await self.front.start()

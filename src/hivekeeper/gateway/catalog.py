@@ -11,8 +11,11 @@ Resource URIs and URI templates follow the same conflict rule as names. ``prefix
 their scheme, with the backend's name as the first segment after it (the layout FastMCP's ``mount`` uses):
 ``config://settings`` → ``config://files/settings``, ``file:///srv/a`` → ``file://files//srv/a``,
 ``urn:x:y`` → ``urn:files/x:y``. The result is still a URI of the same scheme, and a URI no list mentioned
-(an instance of a template) routes by that segment. ``priority`` keeps URIs as they are and the earlier
-backend wins; ``manual`` withholds a clashing URI, and reading it says which backends clash.
+(an instance of a template) routes by that segment. A reference without a scheme (``notes/{id}``,
+``{path}``) gets the name as its first path segment (``files/notes/{id}``) and routes back by it the same
+way. Updates a backend reports (``notifications/resources/updated``) reach clients under the exposed URI.
+``priority`` keeps URIs as they are and the earlier backend wins; ``manual`` withholds a clashing URI, and
+reading it says which backends clash.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ Kind = Literal["tools", "prompts", "resources"]
 READY_WAIT = 0.5  # seconds a refresh waits for a restarting backend before listing it as unavailable
 RECONNECT_FIRST, RECONNECT_MAX = 1.0, 30.0  # backoff between attempts to start a backend that failed to
 MAX_PAGES = 100  # a backend paginating forever must not hang the gateway
+_RESOURCE_UPDATED = "notifications/resources/updated"
 _LIST_CHANGED = {
     "notifications/tools/list_changed": "tools",
     "notifications/prompts/list_changed": "prompts",
@@ -86,6 +90,7 @@ class Catalog:
         unavailable: UnavailableRule = "fail",
         guard: IntegrityGuard | None = None,
         on_changed: Callable[[Kind], Awaitable[None]] | None = None,
+        on_resource_updated: Callable[[Message], Awaitable[None]] | None = None,
     ) -> None:
         self.members = {member.name: member for member in members}
         self.conflict = conflict
@@ -93,6 +98,7 @@ class Catalog:
         self.unavailable = unavailable
         self.guard = guard
         self.on_changed = on_changed
+        self.on_resource_updated = on_resource_updated
         self._tools: dict[str, tuple[Member, str, dict[str, Any]]] = {}
         self._tool_problems: dict[str, str] = {}
         self._prompts: dict[str, tuple[Member, str, dict[str, Any]]] = {}
@@ -412,11 +418,24 @@ class Catalog:
         ]
 
     async def _backend_notification(self, backend: Backend, message: Message) -> None:
+        if message.get("method") == _RESOURCE_UPDATED:
+            await self._resource_updated(backend.name, message)
+            return
         kind = _LIST_CHANGED.get(str(message.get("method")))
         if kind is None or backend.name not in self.members:
             return
         # Re-listing needs the backend's reader, which is busy delivering this very notification: do it later.
         self._in_background(self._list_changed(backend.name, kind))  # type: ignore[arg-type]
+
+    async def _resource_updated(self, backend: str, message: Message) -> None:
+        """Pass a backend's resource update on, naming the URI as clients know it (they subscribed to that)."""
+        params = message.get("params")
+        if self.on_resource_updated is None or backend not in self.members or not isinstance(params, dict):
+            return
+        uri = params.get("uri")
+        if isinstance(uri, str):
+            params = {**params, "uri": self.exposed_uri(backend, uri)}
+            await self.on_resource_updated({**message, "params": params})
 
     async def _list_changed(self, backend: str, kind: Kind) -> None:
         if backend not in self.members:
@@ -455,8 +474,9 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(?://)?")
 
 
 def prefixed_uri(uri: str, prefix: str) -> str:
-    """``scheme://rest`` → ``scheme://prefix/rest`` and ``scheme:rest`` → ``scheme:prefix/rest``: the scheme
-    is kept, so the result is a URI of the same kind (a name of ``[A-Za-z0-9_.-]`` is a valid segment)."""
+    """``scheme://rest`` → ``scheme://prefix/rest``, ``scheme:rest`` → ``scheme:prefix/rest`` and, without a
+    scheme, ``rest`` → ``prefix/rest``: a scheme is kept, so the result is a reference of the same kind (a
+    name of ``[A-Za-z0-9_.-]`` is a valid segment, and holds no ``:`` that could pass for a scheme)."""
     head = match.group(0) if (match := _SCHEME.match(uri)) else ""
     return f"{head}{prefix}/{uri[len(head) :]}"
 

@@ -4,6 +4,7 @@ server the group appears as."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -29,6 +30,7 @@ CAPABILITIES: dict[str, Any] = {
     "logging": {},
 }
 _OWNER = "hivekeeper.subject"
+_SUBSCRIPTION_METHODS = frozenset({"resources/subscribe", "resources/unsubscribe"})
 
 
 class GatewayHandler:
@@ -65,6 +67,12 @@ class GatewayHandler:
             result = await self.chain(call)
         except RpcError as exc:
             return {"error": exc.to_error()}
+        if method in _SUBSCRIPTION_METHODS:  # the front sends a session the updates of the URIs it holds
+            uri = str(params.get("uri"))
+            if method == "resources/subscribe":
+                session.resource_subscriptions.add(uri)
+            else:
+                session.resource_subscriptions.discard(uri)
         if session.modern and "resultType" not in result:
             result = {**result, "resultType": "complete"}
             if method in LIST_METHODS:
@@ -75,7 +83,12 @@ class GatewayHandler:
         """Client notifications concern one client, and the group's backends are shared: nothing to forward."""
 
     async def session_closed(self, session: Session) -> None:
-        """Sessions own nothing upstream: backends are shared by every client."""
+        """Let go of the session's resource subscriptions: backends are told once nobody else holds them."""
+        for uri in list(session.resource_subscriptions):
+            call = Call(method="resources/unsubscribe", params={"uri": uri}, session_id=session.id)
+            with contextlib.suppress(RpcError):  # a backend gone or a URI no longer served: nothing to undo
+                await self.chain(call)
+        session.resource_subscriptions.clear()
 
     def _initialize_result(self, requested: Any) -> Message:
         result: Message = {

@@ -1,5 +1,9 @@
 """The end of the chain: answers list methods from the catalog and sends targeted calls to the backend
-that owns the name, under the name that backend knows."""
+that owns the name, under the name that backend knows.
+
+Resource subscriptions are counted across sessions, since every session shares the backends: a 2025
+backend is sent ``resources/subscribe`` once per URI (and ``unsubscribe`` when its last holder lets go), a
+2026 backend gets the set on its ``subscriptions/listen`` stream. The backend always hears its own URI."""
 
 from __future__ import annotations
 
@@ -9,12 +13,14 @@ from hivekeeper.gateway.catalog import Catalog, Route, result_of
 from hivekeeper.gateway.chain import Call, Result, RpcError
 from hivekeeper.transport.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND
 
-_ROUTED = {"tools/call", "prompts/get", "resources/read", "resources/subscribe", "resources/unsubscribe"}
+_ROUTED = {"tools/call", "prompts/get", "resources/read"}
+_SUBSCRIPTIONS = {"resources/subscribe", "resources/unsubscribe"}
 
 
 class Router:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
+        self._subscribers: dict[tuple[str, str], set[str | None]] = {}  # (backend, its URI) → session ids
 
     async def __call__(self, call: Call) -> Result:
         method = call.method
@@ -34,6 +40,8 @@ class Router:
             return {}
         if method in _ROUTED:
             return await self._forward(call, self._route(call), call.params)
+        if method in _SUBSCRIPTIONS:
+            return await self._subscription(call, self._route(call))
         if method == "completion/complete":
             return await self._forward(call, self._route_completion(call), call.params)
         raise RpcError(METHOD_NOT_FOUND, f"method {method!r} is not served by the gateway")
@@ -56,6 +64,24 @@ class Router:
         if isinstance(ref, dict) and ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
             return self.catalog.route_resource(ref["uri"])
         raise RpcError(INVALID_PARAMS, "completion/complete: params.ref must name a prompt or a resource")
+
+    async def _subscription(self, call: Call, route: Route) -> Result:
+        call.backend = backend = route.backend.name
+        key = (backend, route.original)
+        holders = self._subscribers.get(key, set())
+        after = holders | {call.session_id} if call.method == "resources/subscribe" else holders - {call.session_id}
+        upstream_changes = bool(after) != bool(holders)  # the first holder came or the last one left
+        identity = route.backend.identity
+        modern = identity is not None and identity.modern
+        if upstream_changes and not modern:
+            await self._forward(call, route, call.params)  # a refusal leaves the count as it was
+        if after:
+            self._subscribers[key] = after
+        else:
+            self._subscribers.pop(key, None)
+        if upstream_changes and modern:
+            await route.backend.watch_resources({uri for name, uri in self._subscribers if name == backend})
+        return {}
 
     async def _forward(self, call: Call, route: Route, params: dict[str, Any]) -> Result:
         call.backend = route.backend.name
