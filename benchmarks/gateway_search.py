@@ -26,8 +26,8 @@ from typing import Any
 
 from hivekeeper.gateway.chain import Call, Result
 from hivekeeper.gateway.config import SearchConfig
-from hivekeeper.gateway.search import ListTokens, ToolSearch
-from hivekeeper.search import ToolIndex, tools_tokens
+from hivekeeper.gateway.search import ToolSearch
+from hivekeeper.search import ListTokens, ToolIndex, tools_tokens
 from hivekeeper.search.catalog import load_catalog
 
 DEFAULT_DATA = Path(os.environ.get("TOOLSEARCH_DATA", "/work/shared/toolsearch"))

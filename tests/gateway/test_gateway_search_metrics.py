@@ -19,8 +19,7 @@ from mcp.shared.exceptions import MCPError
 from prometheus_client.parser import text_string_to_metric_families
 
 from hivekeeper.auth.apikeys import digest
-from hivekeeper.gateway.search import ListTokens
-from hivekeeper.search import tools_tokens
+from hivekeeper.search import ListTokens, tools_tokens
 from tests.conftest import ECHO_SERVER
 from tests.gateway.gateway_helpers import serve_gateway
 from tests.gateway.test_gateway_search import _rpc, found

@@ -22,7 +22,7 @@ from hivekeeper.search.embedding import (
 )
 from hivekeeper.search.index import TRANSFORMER_TUNING, ToolHit, ToolIndex, Tuning
 from hivekeeper.search.selection import Selection, ToolSelector, request_text
-from hivekeeper.search.tokens import tool_definition, tools_tokens
+from hivekeeper.search.tokens import ListTokens, tool_definition, tools_tokens
 
 __all__ = [
     "TRANSFORMER_TUNING",
@@ -30,6 +30,7 @@ __all__ = [
     "CombinedEmbedder",
     "Embedder",
     "HttpEmbedder",
+    "ListTokens",
     "Selection",
     "StaticEmbedder",
     "ToolHit",

@@ -9,7 +9,7 @@ from typing import Any
 
 from hivekeeper.errors import ConfigError
 from hivekeeper.search.index import ToolHit, ToolIndex
-from hivekeeper.search.tokens import tool_definition, tools_tokens
+from hivekeeper.search.tokens import ListTokens, tool_definition, tools_tokens
 
 Messages = Sequence[Mapping[str, Any]]
 
@@ -95,6 +95,7 @@ class ToolSelector:
         self.index = index
         self._lock = threading.Lock()
         self._full_tokens: dict[tuple[int, frozenset[str] | None], int] = {}
+        self._list_tokens = ListTokens()
 
     def full_tokens(self, servers: Collection[str] | None = None) -> int:
         key = (self.index.generation, None if servers is None else frozenset(servers))
@@ -102,8 +103,8 @@ class ToolSelector:
             cached = self._full_tokens.get(key)
         if cached is not None:
             return cached
-        count = tools_tokens(tool for _, tool in self.index.tools(servers))
-        with self._lock:
+        with self._lock:  # ListTokens keeps state: one count at a time
+            count = self._list_tokens.count([tool for _, tool in self.index.tools(servers)])
             self._full_tokens = {k: v for k, v in self._full_tokens.items() if k[0] == key[0]}
             self._full_tokens[key] = count
         return count

@@ -58,6 +58,7 @@ from hivekeeper.transport.sessions import (
     LegacySession,
     MemorySessionStore,
     Session,
+    SessionExchange,
     SessionRecord,
     SessionStore,
     SseStream,
@@ -123,20 +124,14 @@ class Handler(Protocol):
     async def session_closed(self, session: Session) -> None: ...
 
 
-class _HttpExchange(Exchange):
+class _HttpExchange(SessionExchange):
     """An exchange answering on one HTTP response: JSON if nothing streams first, else SSE."""
 
-    __slots__ = ("front", "scope_send", "session", "stream", "stream_key")
+    __slots__ = ("front", "scope_send", "stream", "stream_key")
 
     def __init__(self, front: McpFront, session: Session, send: Send, stream_key: str | None) -> None:
-        super().__init__(
-            modern=session.modern,
-            client_capabilities=session.client_capabilities,
-            client_info=session.client_info,
-            log_level=session.log_level,
-        )
+        super().__init__(session)
         self.front = front
-        self.session = session
         self.scope_send = send
         self.stream_key = stream_key  # None: not resumable (2026 era, or 2024 SSE where the stream is shared)
         self.stream: SseStream | None = None

@@ -53,6 +53,21 @@ class Session:
         """URIs a 2025 client subscribed to: only these ``notifications/resources/updated`` reach it."""
 
 
+class SessionExchange(Exchange):
+    """One call of ``session``'s client: the client's era, capabilities and log level are the session's."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(
+            modern=session.modern,
+            client_capabilities=session.client_capabilities,
+            client_info=session.client_info,
+            log_level=session.log_level,
+        )
+        self.session = session
+
+
 @dataclass
 class SessionRecord:
     """What a 2025-era session is, apart from its live streams: enough for another replica to continue it."""

@@ -15,7 +15,6 @@ from typing import Any, BinaryIO
 
 from hivekeeper.transport.backend import Backend, Exchange
 from hivekeeper.transport.bridge import BridgeHandler
-from hivekeeper.transport.front import Session
 from hivekeeper.transport.jsonrpc import (
     CLIENT_CAPABILITIES_META_KEY,
     CLIENT_INFO_META_KEY,
@@ -30,21 +29,17 @@ from hivekeeper.transport.jsonrpc import (
     error_body,
     loads,
 )
+from hivekeeper.transport.sessions import Session, SessionExchange
 from hivekeeper.transport.stdio import LINE_LIMIT
 
 logger = logging.getLogger(__name__)
 
 
-class _StdioExchange(Exchange):
+class _StdioExchange(SessionExchange):
     __slots__ = ("front",)
 
     def __init__(self, front: StdioFront, session: Session) -> None:
-        super().__init__(
-            modern=session.modern,
-            client_capabilities=session.client_capabilities,
-            client_info=session.client_info,
-            log_level=session.log_level,
-        )
+        super().__init__(session)
         self.front = front
 
     async def notify(self, message: Message) -> None:
