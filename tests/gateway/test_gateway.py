@@ -173,6 +173,8 @@ async def test_jwt_cedar_audit_spans_and_metrics(tmp_path: Path, scripted_env: d
 
     assert 'hivekeeper_gateway_tool_calls_total{backend="echo",outcome="ok",tool="echo_add"} 1.0' in metrics
     assert 'hivekeeper_gateway_errors_total{backend="",code="-32003",method="tools/call"} 2.0' in metrics
+    # Metrics label a refusal as audit does: "denied", not a generic error.
+    assert 'hivekeeper_gateway_tool_calls_total{backend="",outcome="denied",tool="echo_add"} 1.0' in metrics
     assert 'hivekeeper_gateway_backend_up{backend="odd"} 1.0' in metrics
     assert "hivekeeper_gateway_active_sessions 1.0" in metrics  # bob's legacy session, open while scraping
     assert 'hivekeeper_gateway_request_duration_seconds_count{backend="echo",method="tools/call"} 2.0' in metrics

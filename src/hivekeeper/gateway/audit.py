@@ -7,11 +7,12 @@ import re
 import sys
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import IO, Any
 
 import orjson
 
-from hivekeeper.gateway.chain import Call, Handler, Result, RpcError
+from hivekeeper.gateway.chain import Call, Handler, Outcome, Result, observe
 from hivekeeper.gateway.config import AuditConfig
 
 REDACTED = "[REDACTED]"
@@ -59,38 +60,27 @@ class Audit:
         self.log = log
 
     async def __call__(self, call: Call, call_next: Handler) -> Result:
-        outcome, error, result = "ok", None, None
-        try:
-            result = await call_next(call)
-            if call.method == "tools/call" and result.get("isError") is True:
-                outcome = "tool_error"
-            return result
-        except RpcError as exc:
-            outcome = "denied" if call.notes.get("denied_by") else "error"
-            error = {"code": exc.code, "message": exc.message}
-            raise
-        except Exception as exc:
-            outcome, error = "error", {"code": -32603, "message": f"{type(exc).__name__}: {exc}"}
-            raise
-        finally:
-            event: dict[str, Any] = {
-                "event": "mcp_request",
-                "request_id": call.request_id,
-                "session_id": call.session_id,
-                "subject": call.caller.subject,
-                "auth": call.caller.method,
-                "client": call.client_name,
-                "method": call.method,
-                "target": call.target,
-                "backend": call.backend,
-                "outcome": outcome,
-                "duration_ms": round((time.perf_counter() - call.started) * 1000, 3),
-                "request_bytes": len(orjson.dumps(call.params)),
-                "response_bytes": len(orjson.dumps(result)) if result is not None else 0,
-            }
-            if error is not None:
-                event["error"] = error
-            if self.log.config.arguments and call.arguments:
-                event["arguments"] = self.log.redact(call.arguments)
-            event.update(call.notes)
-            self.log.emit(event)
+        return await observe(call, call_next, partial(self._record, call))
+
+    def _record(self, call: Call, outcome: Outcome, result: Result | None) -> None:
+        event: dict[str, Any] = {
+            "event": "mcp_request",
+            "request_id": call.request_id,
+            "session_id": call.session_id,
+            "subject": call.caller.subject,
+            "auth": call.caller.method,
+            "client": call.client_name,
+            "method": call.method,
+            "target": call.target,
+            "backend": call.backend,
+            "outcome": outcome.label,
+            "duration_ms": round((time.perf_counter() - call.started) * 1000, 3),
+            "request_bytes": len(orjson.dumps(call.params)),
+            "response_bytes": len(orjson.dumps(result)) if result is not None else 0,
+        }
+        if outcome.code is not None:
+            event["error"] = {"code": outcome.code, "message": outcome.message}
+        if self.log.config.arguments and call.arguments:
+            event["arguments"] = self.log.redact(call.arguments)
+        event.update(call.notes)
+        self.log.emit(event)

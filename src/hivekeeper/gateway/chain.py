@@ -7,6 +7,7 @@ Every link has the same narrow interface, so each is a small module testable on 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 
 from hivekeeper.auth.identity import ANONYMOUS, Caller
 from hivekeeper.transport.backend import Exchange
-from hivekeeper.transport.jsonrpc import RpcError
+from hivekeeper.transport.jsonrpc import INTERNAL_ERROR, RpcError
 
 Result = dict[str, Any]
 """A JSON-RPC ``result``; errors travel as ``RpcError`` exceptions."""
@@ -68,6 +69,46 @@ class Middleware(Protocol):
     async def __call__(self, call: Call, call_next: Handler) -> Result: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a call ended, labelled once for audit lines, metrics and spans alike."""
+
+    label: str  # ok | tool_error | denied | error | cancelled
+    code: int | None = None  # the JSON-RPC error code the client was answered with, for errors
+    message: str | None = None
+
+    @classmethod
+    def of_result(cls, call: Call, result: Result) -> Outcome:
+        # A tool that ran and reported failure answered correctly; it is not a gateway error.
+        failed_tool = call.method == "tools/call" and result.get("isError") is True
+        return cls("tool_error") if failed_tool else OK
+
+    @classmethod
+    def of_error(cls, call: Call, exc: BaseException) -> Outcome:
+        if isinstance(exc, RpcError):
+            return cls("denied" if call.notes.get("denied_by") else "error", exc.code, exc.message)
+        if isinstance(exc, asyncio.CancelledError):
+            return cls("cancelled")  # the client went away or cancelled; nobody is answered
+        return cls("error", INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+
+
+OK = Outcome("ok")
+
+
+async def observe(call: Call, call_next: Handler, record: Callable[[Outcome, Result | None], None]) -> Result:
+    """Pass ``call`` on and hand its outcome (and result, if any) to ``record``, however it ends."""
+    outcome, result = OK, None
+    try:
+        result = await call_next(call)
+        outcome = Outcome.of_result(call, result)
+        return result
+    except BaseException as exc:
+        outcome = Outcome.of_error(call, exc)
+        raise
+    finally:
+        record(outcome, result)
+
+
 def build_chain(links: Sequence[Middleware], terminal: Handler) -> Handler:
     """Compose ``links`` (outermost first) around ``terminal``."""
     handler = terminal
@@ -83,4 +124,15 @@ def _bind(link: Middleware, call_next: Handler) -> Handler:
     return handle
 
 
-__all__ = ["DENIED", "UNAVAILABLE", "Call", "Handler", "Middleware", "Result", "RpcError", "build_chain"]
+__all__ = [
+    "DENIED",
+    "UNAVAILABLE",
+    "Call",
+    "Handler",
+    "Middleware",
+    "Outcome",
+    "Result",
+    "RpcError",
+    "build_chain",
+    "observe",
+]

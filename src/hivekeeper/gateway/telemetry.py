@@ -9,6 +9,7 @@ of ``hivekeeper serve``) can export to different places without stepping on each
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from opentelemetry.propagate import extract, inject
@@ -16,11 +17,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import SpanKind, StatusCode, Tracer, get_current_span
+from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer, get_current_span
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from hivekeeper import __version__
-from hivekeeper.gateway.chain import Call, Handler, Result, RpcError
+from hivekeeper.gateway.chain import Call, Handler, Outcome, Result, observe
 from hivekeeper.gateway.config import TelemetryConfig
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -153,49 +154,33 @@ class Telemetry:
             carrier: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
             inject(carrier)  # the backend continues this trace (stdio and HTTP alike carry _meta)
             call.params = {**call.params, "_meta": carrier}
-            try:
-                result = await self._measured(call, call_next)
-            except RpcError as exc:
-                span.set_attributes({"error.type": str(exc.code), "rpc.response.status_code": str(exc.code)})
-                span.set_status(StatusCode.ERROR, exc.message)
-                raise
-            except Exception as exc:
-                span.set_attribute("error.type", type(exc).__qualname__)
-                span.set_status(StatusCode.ERROR, str(exc))
-                raise
-            finally:
-                if call.backend:
-                    span.set_attribute("hivekeeper.backend", call.backend)
-            if call.method == "tools/call" and result.get("isError") is True:
-                span.set_attribute("error.type", "tool_error")
-                span.set_status(StatusCode.ERROR)
-            return result
+            return await observe(call, partial(self._measured, call_next=call_next), partial(_mark_span, span, call))
 
     async def _measured(self, call: Call, call_next: Handler) -> Result:
-        metrics = self.metrics
-        if metrics is None:
+        if self.metrics is None:
             return await call_next(call)
-        started = time.perf_counter()
-        outcome = "ok"
-        try:
-            result = await call_next(call)
-            if call.method == "tools/call" and result.get("isError") is True:
-                outcome = "tool_error"
-            return result
-        except RpcError as exc:
-            outcome = "error"
-            metrics.errors.labels(call.method, call.backend or "", str(exc.code)).inc()
-            raise
-        except Exception:
-            outcome = "error"
-            metrics.errors.labels(call.method, call.backend or "", "internal").inc()
-            raise
-        finally:
-            backend = call.backend or ""
-            metrics.requests.labels(call.method, backend, outcome).inc()
-            metrics.duration.labels(call.method, backend).observe(time.perf_counter() - started)
-            if call.method == "tools/call":
-                metrics.tool_calls.labels(call.target or "", backend, outcome).inc()
+        return await observe(call, call_next, partial(self._count, self.metrics, call, time.perf_counter()))
+
+    @staticmethod
+    def _count(metrics: Metrics, call: Call, started: float, outcome: Outcome, _result: Result | None) -> None:
+        backend = call.backend or ""
+        if outcome.code is not None:
+            metrics.errors.labels(call.method, backend, str(outcome.code)).inc()
+        metrics.requests.labels(call.method, backend, outcome.label).inc()
+        metrics.duration.labels(call.method, backend).observe(time.perf_counter() - started)
+        if call.method == "tools/call":
+            metrics.tool_calls.labels(call.target or "", backend, outcome.label).inc()
+
+
+def _mark_span(span: Span, call: Call, outcome: Outcome, _result: Result | None) -> None:
+    if call.backend:
+        span.set_attribute("hivekeeper.backend", call.backend)
+    if outcome.label == "tool_error":
+        span.set_attribute("error.type", "tool_error")
+        span.set_status(StatusCode.ERROR)
+    elif outcome.code is not None:
+        span.set_attributes({"error.type": str(outcome.code), "rpc.response.status_code": str(outcome.code)})
+        span.set_status(StatusCode.ERROR, outcome.message)
 
 
 def current_trace_id() -> str | None:
