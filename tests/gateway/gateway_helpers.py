@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -91,24 +92,9 @@ class OtlpReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
                 request = ExportTraceServiceRequest()
-                request.ParseFromString(body)
-                for resource_spans in request.resource_spans:
-                    service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-                    for scope_spans in resource_spans.scope_spans:
-                        for span in scope_spans.spans:
-                            spans.append(
-                                {
-                                    "name": span.name,
-                                    "kind": span.kind,
-                                    "trace_id": span.trace_id.hex(),
-                                    "parent_span_id": span.parent_span_id.hex(),
-                                    "status": span.status.code,
-                                    "service": service.get("service.name"),
-                                    "attributes": {a.key: _value(a.value) for a in span.attributes},
-                                }
-                            )
+                request.ParseFromString(self.rfile.read(int(self.headers["content-length"])))
+                spans.extend(_flatten(request))
                 self.send_response(200)
                 self.send_header("content-type", "application/x-protobuf")
                 self.send_header("content-length", "0")
@@ -122,6 +108,52 @@ class OtlpReceiver:
 
     def close(self) -> None:
         self.server.close()
+
+
+class OtlpGrpcReceiver:
+    """A real gRPC OTLP trace collector (the service collectors serve on 4317), keeping every span."""
+
+    def __init__(self) -> None:
+        import grpc
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+        self.spans: list[dict[str, Any]] = []
+        spans = self.spans
+
+        class Service(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request: ExportTraceServiceRequest, context: Any) -> ExportTraceServiceResponse:
+                spans.extend(_flatten(request))
+                return ExportTraceServiceResponse()
+
+        self.server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), self.server)  # type: ignore[no-untyped-call]
+        port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+        self.url = f"http://127.0.0.1:{port}"
+
+    def close(self) -> None:
+        self.server.stop(grace=None)
+
+
+def _flatten(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
+    flat = []
+    for resource_spans in request.resource_spans:
+        service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                flat.append(
+                    {
+                        "name": span.name,
+                        "kind": span.kind,
+                        "trace_id": span.trace_id.hex(),
+                        "parent_span_id": span.parent_span_id.hex(),
+                        "status": span.status.code,
+                        "service": service.get("service.name"),
+                        "attributes": {a.key: _value(a.value) for a in span.attributes},
+                    }
+                )
+    return flat
 
 
 def _value(value: Any) -> Any:

@@ -23,9 +23,11 @@ from typer.testing import CliRunner
 from hivekeeper.auth.apikeys import digest
 from hivekeeper.cli.app import app
 from hivekeeper.errors import ConfigError, NotFoundError
+from hivekeeper.gateway.app import Gateway
+from hivekeeper.gateway.config import GatewayConfig
 from hivekeeper.secrets import EnvironmentProvider, SecretStore
 from tests.conftest import ECHO_SERVER, node_env, npm_tool
-from tests.gateway.gateway_helpers import ISSUER, KeySet, OtlpReceiver, jwks_server, serve_gateway
+from tests.gateway.gateway_helpers import ISSUER, KeySet, OtlpGrpcReceiver, OtlpReceiver, jwks_server, serve_gateway
 
 SCRIPTED = [sys.executable, str(Path(__file__).with_name("scripted_server.py"))]
 
@@ -382,3 +384,34 @@ async def _modern_rpc(http: httpx.AsyncClient, url: str, method: str, params: di
         headers["mcp-name"] = params["name"]
     body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
     return (await http.post(url, json=body, headers=headers)).json()
+
+
+async def test_spans_exported_over_otlp_grpc(tmp_path: Path, scripted_env: dict[str, str]) -> None:
+    receiver = OtlpGrpcReceiver()
+    try:
+        config = base_config(
+            tmp_path,
+            scripted_env,
+            telemetry={"otlp_endpoint": receiver.url, "otlp_protocol": "grpc", "service_name": "gw-grpc"},
+        )
+        async with serve_gateway(config) as (url, gateway):
+            async with Client(streamable_http_client(f"{url}/mcp")) as client:
+                assert texts(await client.call_tool("echo_add", {"a": 2, "b": 3})) == ["5"]
+            assert gateway._tracer_provider is not None
+            assert gateway._tracer_provider.force_flush()
+    finally:
+        receiver.close()
+    calls = [s for s in receiver.spans if s["name"] == "tools/call echo_add"]
+    assert len(calls) == 1 and calls[0]["service"] == "gw-grpc"
+    assert calls[0]["attributes"]["hivekeeper.backend"] == "echo"
+
+
+def test_grpc_export_without_its_extra_names_the_field(
+    tmp_path: Path, scripted_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.grpc.trace_exporter", None)
+    config = base_config(
+        tmp_path, scripted_env, telemetry={"otlp_endpoint": "http://127.0.0.1:4317", "otlp_protocol": "grpc"}
+    )
+    with pytest.raises(ConfigError, match=r"telemetry.otlp_protocol: .*hivekeeper\[otlp-grpc\]"):
+        Gateway(GatewayConfig.model_validate(config))

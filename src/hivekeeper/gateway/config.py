@@ -19,7 +19,12 @@ class TelemetryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     otlp_endpoint: str | None = Field(
-        default=None, description="OTLP/HTTP collector base URL (spans go to <url>/v1/traces); no spans when unset."
+        default=None,
+        description="OTLP collector URL: http://host:4318 for http/protobuf (spans go to <url>/v1/traces), "
+        "http://host:4317 for grpc (https:// for TLS); no spans when unset.",
+    )
+    otlp_protocol: Literal["http/protobuf", "grpc"] = Field(
+        default="http/protobuf", description="How spans are exported; grpc needs the otlp-grpc extra."
     )
     service_name: str = "hivekeeper-gateway"
     sample_ratio: float = Field(

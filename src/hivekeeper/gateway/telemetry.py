@@ -15,12 +15,13 @@ from typing import Any
 from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer, get_current_span
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from hivekeeper import __version__
+from hivekeeper.errors import ConfigError
 from hivekeeper.gateway.chain import Call, Handler, Outcome, Result, observe
 from hivekeeper.gateway.config import TelemetryConfig
 
@@ -105,13 +106,26 @@ class Metrics:
 def build_tracer(config: TelemetryConfig) -> tuple[Tracer, TracerProvider] | None:
     if not config.otlp_endpoint:
         return None
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
     resource = Resource.create({"service.name": config.service_name, "service.version": __version__})
     provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)))
-    endpoint = config.otlp_endpoint.rstrip("/") + "/v1/traces"
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint), schedule_delay_millis=500))
+    exporter = _exporter(config.otlp_endpoint, config.otlp_protocol)
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
     return provider.get_tracer("hivekeeper.gateway", __version__), provider
+
+
+def _exporter(endpoint: str, protocol: str) -> SpanExporter:
+    if protocol == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+        except ImportError:
+            raise ConfigError(
+                "telemetry.otlp_protocol: grpc needs the gRPC exporter: pip install 'hivekeeper[otlp-grpc]'"
+            ) from None
+        # An http:// URL means plaintext, as collectors on 4317 usually are inside a cluster or host.
+        return GrpcExporter(endpoint=endpoint, insecure=endpoint.startswith("http://"))
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    return HttpExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
 
 
 def _span_attributes(call: Call) -> dict[str, Any]:
