@@ -10,7 +10,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN python -m venv /opt/hivekeeper \
- && /opt/hivekeeper/bin/pip install --no-compile . \
+ && /opt/hivekeeper/bin/pip install --no-compile '.[otlp-grpc]' \
  && /opt/hivekeeper/bin/python -m compileall -q /opt/hivekeeper/lib
 
 FROM python:3.11.11-slim-bookworm

@@ -235,6 +235,18 @@ def test_no_allowed_endpoints_means_no_egress_at_all() -> None:
     assert not any(item["name"].upper() == "HTTPS_PROXY" for item in server["env"])
 
 
+def test_otlp_grpc_reaches_the_proxy_config_and_egress() -> None:
+    from hivekeeper.gateway.config import GatewayConfig
+
+    document = load("full-mcpserver.yaml")[0]
+    document["spec"]["telemetry"].update(otlpEndpoint="http://collector.observability.svc:4317", otlpProtocol="grpc")
+    config = proxy_config(parse(document))
+    telemetry = GatewayConfig.model_validate(config).telemetry
+    assert (telemetry.otlp_protocol, telemetry.otlp_endpoint) == ("grpc", "http://collector.observability.svc:4317")
+    egress = _by(render(document), "Deployment", "everything-egress")["spec"]["template"]["spec"]["containers"][0]
+    assert "collector.observability.svc:4317" in egress["command"]
+
+
 def test_network_profile_opens_egress() -> None:
     document = with_command(seed())
     del document["spec"]["networkPolicy"]
@@ -289,6 +301,7 @@ def test_full_example_maps_every_field() -> None:
         "service_name": "everything",
         "metrics": True,
         "otlp_endpoint": "http://otel-collector.observability.svc:4318",
+        "otlp_protocol": "http/protobuf",
     }
     assert config["conflict"] == "priority" and config["front"] == {"loopback_only": False}
     proxy_env = {item["name"]: item["value"] for item in pod["containers"][1]["env"]}

@@ -338,6 +338,7 @@ def _gateway_common(
     }
     if telemetry.otlp_endpoint:
         config["telemetry"]["otlp_endpoint"] = telemetry.otlp_endpoint
+        config["telemetry"]["otlp_protocol"] = telemetry.otlp_protocol
     if authz is not None:
         config["authorization"] = {"policy_file": f"{AUTHZ_DIR}/policies.cedar"}
     return config

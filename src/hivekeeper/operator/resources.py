@@ -182,8 +182,12 @@ class ConfigMapKeyRef(Model):
 
 class Telemetry(Model):
     otlp_endpoint: str | None = Field(
-        default=None, pattern=HTTP_URL, max_length=2048, description="OTLP/HTTP collector base URL (port 4318)."
+        default=None,
+        pattern=HTTP_URL,
+        max_length=2048,
+        description="OTLP collector URL: port 4318 for http/protobuf, 4317 for grpc.",
     )
+    otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
     service_name: str | None = Field(default=None, min_length=1, max_length=253)
     metrics: bool = True
 
