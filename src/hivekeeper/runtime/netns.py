@@ -7,25 +7,32 @@ proxy. There is no veth, no route and no address leading to the host or the inte
 nothing to filter with nftables and nothing ``ip_forward`` could forward: the proxy's socket is the
 only way out, and it is served by the host process, outside the sandbox's reach.
 
-Namespace switches happen on a short-lived thread (network namespaces are per thread on Linux), so
-the rest of the process never leaves the host namespace and no ``ip``/``nft`` process is forked.
+Namespace switches never touch the threads that serve: a container's namespace (docker's, owned by
+the host's user namespace) is entered on a short-lived thread, since network namespaces are per thread
+on Linux; a bubblewrap sandbox's namespace belongs to the sandbox's own user namespace, which only a
+single-threaded process may join, so a forked child plants the listener and sends it back. Either
+way no ``ip``/``nft`` process is run; the sandbox's way needs no root.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import fcntl
 import os
 import socket
 import struct
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 PROXY_PORT = 3128
 PROXY_HOST = "127.0.0.1"
 
 _CLONE_NEWNET = 0x40000000
+_CLONE_NEWUSER = 0x10000000
+_NS_GET_USERNS = 0xB701  # ioctl_ns(2): _IO(0xb7, 0x1), the user namespace owning a namespace
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
@@ -79,26 +86,6 @@ def _listen_on_loopback(port: int) -> socket.socket:
     return listener
 
 
-class IsolatedNetwork:
-    """A fresh network namespace (loopback only) plus the proxy listener planted in it."""
-
-    def __init__(self, namespace_fd: int, listener: socket.socket) -> None:
-        self._namespace_fd = namespace_fd
-        self.listener = listener
-
-    @property
-    def namespace_path(self) -> str:
-        """A path that names the namespace for ``nsenter --net=`` while this object is open."""
-        return f"/proc/{os.getpid()}/fd/{self._namespace_fd}"
-
-    def close(self) -> None:
-        """Drop the host's references; the namespace vanishes once its last process exits."""
-        self.listener.close()
-        if self._namespace_fd >= 0:
-            os.close(self._namespace_fd)
-            self._namespace_fd = -1
-
-
 def _in_namespace(enter: Callable[[], None], then: Callable[[], ResultT]) -> ResultT:
     """Switch this thread's network namespace with ``enter``, run ``then``, and switch back."""
 
@@ -116,21 +103,6 @@ def _in_namespace(enter: Callable[[], None], then: Callable[[], ResultT]) -> Res
     return _on_fresh_thread(work)
 
 
-def create_isolated_network(port: int = PROXY_PORT) -> IsolatedNetwork:
-    """A new network namespace with loopback up and a listener on ``127.0.0.1:port`` inside it."""
-
-    def inside() -> IsolatedNetwork:
-        namespace_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            _bring_loopback_up()
-            return IsolatedNetwork(namespace_fd, _listen_on_loopback(port))
-        except BaseException:
-            os.close(namespace_fd)
-            raise
-
-    return _in_namespace(lambda: _check(_libc.unshare(_CLONE_NEWNET), "unshare(CLONE_NEWNET)"), inside)
-
-
 def plant_listener(namespace_path: str, port: int = PROXY_PORT) -> socket.socket:
     """A listener on ``127.0.0.1:port`` inside an existing namespace (e.g. ``/proc/PID/ns/net``)."""
 
@@ -146,3 +118,55 @@ def plant_listener(namespace_path: str, port: int = PROXY_PORT) -> socket.socket
         return _listen_on_loopback(port)
 
     return _in_namespace(enter, inside)
+
+
+def plant_listener_in_sandbox(pid: int, port: int = PROXY_PORT) -> socket.socket:
+    """A listener on ``127.0.0.1:port`` inside the network namespace of process ``pid``, a bubblewrap
+    sandbox started by this process, root or not.
+
+    The namespace belongs to a user namespace the sandbox created, which this process owns; setting
+    foot in it needs joining that user namespace first. The kernel refuses that to a multithreaded
+    process, so a forked child joins both, creates the socket and sends it back over a socket pair.
+    The child makes system calls only, then ``_exit``s: nothing other threads might hold is touched."""
+    net_ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        # The network namespace's owner, not /proc/PID/ns/user: bubblewrap nests a second user
+        # namespace (--disable-userns), and from there the network namespace is out of reach.
+        user_ns = fcntl.ioctl(net_ns, _NS_GET_USERNS)
+    except BaseException:
+        os.close(net_ns)
+        raise
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with ours, theirs:
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the forked child, reported through the socket pair
+            _plant_and_send(user_ns, net_ns, port, theirs)
+        os.close(user_ns)
+        os.close(net_ns)
+        theirs.close()
+        os.waitpid(child, 0)
+        message, fds, _, _ = socket.recv_fds(ours, 512, 1)
+    if not fds:
+        reason = message.decode(errors="replace") or "the planting process died"
+        raise OSError(errno.EPERM, f"cannot plant the egress listener in sandbox {pid}: {reason}")
+    listener = socket.socket(fileno=fds[0])
+    listener.setblocking(False)
+    return listener
+
+
+def _plant_and_send(user_ns: int, net_ns: int, port: int, channel: socket.socket) -> NoReturn:
+    code = 1
+    try:
+        if _libc.setns(user_ns, _CLONE_NEWUSER) != 0:
+            channel.sendall(f"setns(user): {os.strerror(ctypes.get_errno())}".encode())
+        elif _libc.setns(net_ns, _CLONE_NEWNET) != 0:
+            channel.sendall(f"setns(net): {os.strerror(ctypes.get_errno())}".encode())
+        else:
+            listener = _listen_on_loopback(port)
+            socket.send_fds(channel, [b"ok"], [listener.fileno()])
+            code = 0
+    except BaseException as exc:
+        with contextlib.suppress(BaseException):
+            channel.sendall(f"{type(exc).__name__}: {exc}".encode())
+    finally:
+        os._exit(code)
