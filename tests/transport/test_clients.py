@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.context import ClientRequestContext
+from mcp.shared.subscriptions import ResourceUpdated
 
+from tests.conftest import FIXTURES
 from tests.transport.conftest import Proxy
 
 MODES = ["auto", "legacy"]
@@ -162,3 +167,31 @@ async def test_a_2025_clients_log_level_and_subscriptions_reach_a_2026_server(in
         await client.subscribe_resource("test://anything")  # type: ignore[deprecated]
         await client.unsubscribe_resource("test://anything")  # type: ignore[deprecated]
     assert logged == ["working on step 1", "working on step 2"]
+
+
+async def test_a_2026_listeners_resources_reach_the_server_behind_the_proxy(
+    proxy_factory: Callable[[list[str]], Proxy],
+) -> None:
+    """A listen stream's ``resourceSubscriptions`` are the proxy's to hold upstream, as a 2025 client's
+    ``resources/subscribe`` are: the server is told while the stream is open, and its updates come back."""
+    proxy = proxy_factory(["--", sys.executable, str(FIXTURES / "resource_server.py"), "solo"])
+
+    async def listening(client: Client) -> Any:
+        return (await client.call_tool("listening", {})).structured_content["result"]
+
+    async with Client(proxy.url) as client:
+        async with client.listen(resource_subscriptions=["config://settings"]) as subscription:
+            assert subscription.honored.resource_subscriptions == ["config://settings"]
+            for _ in range(50):  # the proxy reopens its listen stream upstream in the background
+                await client.call_tool("touch", {"uri": "config://settings"})
+                with contextlib.suppress(TimeoutError):
+                    event = await asyncio.wait_for(anext(subscription), 0.2)
+                    break
+            else:
+                raise AssertionError("no update reached the listen stream")
+            assert event == ResourceUpdated(uri="config://settings")
+        for _ in range(100):
+            if await listening(client) == [[]]:
+                break
+            await asyncio.sleep(0.05)
+        assert await listening(client) == [[]]  # the stream closed: the server no longer watches for it

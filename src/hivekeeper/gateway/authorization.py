@@ -14,7 +14,15 @@ _LISTS = {
     "resources/list": ("list_resources", "read_resource", "resources", "uri"),
     "resources/templates/list": ("list_resources", "read_resource", "resourceTemplates", "uriTemplate"),
 }
-_TARGETED = {"tools/call": "call_tool", "prompts/get": "get_prompt", "resources/read": "read_resource"}
+# Watching a resource reveals its changes, so subscribing (a 2025 request, or a URI on a 2026 listen stream) is
+# decided as reading it. Unsubscribing is never refused: letting go grants nothing, and a refusal would keep
+# sending updates to a caller who may no longer read them.
+_TARGETED = {
+    "tools/call": "call_tool",
+    "prompts/get": "get_prompt",
+    "resources/read": "read_resource",
+    "resources/subscribe": "read_resource",
+}
 
 
 class CedarAuthorization:

@@ -31,6 +31,9 @@ _NAMED_METHODS = {
     "resources/subscribe": "uri",
     "resources/unsubscribe": "uri",
 }
+CLEANUP = "cleanup"
+"""``Call.notes`` key marking a call the gateway makes itself to let go of what a session or listen stream held
+when it ended (its value says which): audited like any call, never refused, since it grants nothing."""
 
 
 @dataclass
@@ -55,6 +58,10 @@ class Call:
         key = _NAMED_METHODS.get(self.method)
         value = self.params.get(key) if key else None
         return value if isinstance(value, str) else None
+
+    @property
+    def cleanup(self) -> bool:
+        return CLEANUP in self.notes
 
     @property
     def arguments(self) -> dict[str, Any]:
@@ -125,6 +132,7 @@ def _bind(link: Middleware, call_next: Handler) -> Handler:
 
 
 __all__ = [
+    "CLEANUP",
     "DENIED",
     "UNAVAILABLE",
     "Call",

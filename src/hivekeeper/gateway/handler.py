@@ -10,8 +10,8 @@ from typing import Any
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from hivekeeper import __version__
-from hivekeeper.auth.identity import CURRENT_CALLER
-from hivekeeper.gateway.chain import DENIED, Call, Handler, RpcError
+from hivekeeper.auth.identity import CURRENT_CALLER, Caller
+from hivekeeper.gateway.chain import CLEANUP, DENIED, Call, Handler, RpcError
 from hivekeeper.transport.backend import Exchange
 from hivekeeper.transport.front import Session
 from hivekeeper.transport.jsonrpc import (
@@ -53,16 +53,7 @@ class GatewayHandler:
             return {"result": self._initialize_result(params.get("protocolVersion"))}
         if method == "server/discover":
             return {"result": self._discover_result()}
-        call = Call(
-            method=method,
-            params=params,
-            caller=caller,
-            request_id=message.get("id"),
-            session_id=session.id,
-            protocol_version=session.protocol_version,
-            client_name=(session.client_info or {}).get("name"),
-            exchange=exchange,
-        )
+        call = _call(session, method, params, caller, request_id=message.get("id"), exchange=exchange)
         try:
             result = await self.chain(call)
         except RpcError as exc:
@@ -83,10 +74,14 @@ class GatewayHandler:
         """Client notifications concern one client, and the group's backends are shared: nothing to forward."""
 
     async def session_closed(self, session: Session) -> None:
-        """Let go of the session's resource subscriptions: backends are told once nobody else holds them."""
+        """Let go of the session's (or listen stream's) resource subscriptions: backends are told once nobody
+        else holds them. Cleanup, not a request: the chain audits it, and nothing refuses it."""
+        caller = CURRENT_CALLER.get()  # whoever ended it (DELETE, a closed stream), else anonymous (expiry)
+        reason = "listen stream closed" if session.modern else "session closed"
         for uri in list(session.resource_subscriptions):
-            call = Call(method="resources/unsubscribe", params={"uri": uri}, session_id=session.id)
-            with contextlib.suppress(RpcError):  # a backend gone or a URI no longer served: nothing to undo
+            call = _call(session, "resources/unsubscribe", {"uri": uri}, caller)
+            call.notes[CLEANUP] = reason
+            with contextlib.suppress(RpcError):  # the router let go of what it could: nothing more to undo
                 await self.chain(call)
         session.resource_subscriptions.clear()
 
@@ -112,3 +107,24 @@ class GatewayHandler:
         if self.instructions:
             result["instructions"] = self.instructions
         return result
+
+
+def _call(
+    session: Session,
+    method: str,
+    params: dict[str, Any],
+    caller: Caller,
+    *,
+    request_id: str | int | None = None,
+    exchange: Exchange | None = None,
+) -> Call:
+    return Call(
+        method=method,
+        params=params,
+        caller=caller,
+        request_id=request_id,
+        session_id=session.id,
+        protocol_version=session.protocol_version,
+        client_name=(session.client_info or {}).get("name"),
+        exchange=exchange,
+    )

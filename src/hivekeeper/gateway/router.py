@@ -3,7 +3,10 @@ that owns the name, under the name that backend knows.
 
 Resource subscriptions are counted across sessions, since every session shares the backends: a 2025
 backend is sent ``resources/subscribe`` once per URI (and ``unsubscribe`` when its last holder lets go), a
-2026 backend gets the set on its ``subscriptions/listen`` stream. The backend always hears its own URI."""
+2026 backend gets the set on its ``subscriptions/listen`` stream. The backend always hears its own URI.
+A holder is a 2025 session or a 2026 client's listen stream (the front gives each its own session id). A
+release goes where its hold was taken, and one the gateway makes itself when a holder ends (``Call.cleanup``)
+always lets go, even if the backend cannot be told: nobody is left to retry it."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ class Router:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._subscribers: dict[tuple[str, str], set[str | None]] = {}  # (backend, its URI) → session ids
+        self._holds: dict[tuple[str | None, str | None], Route] = {}  # (session id, URI it holds) → where it leads
 
     async def __call__(self, call: Call) -> Result:
         method = call.method
@@ -41,7 +45,7 @@ class Router:
         if method in _ROUTED:
             return await self._forward(call, self._route(call), call.params)
         if method in _SUBSCRIPTIONS:
-            return await self._subscription(call, self._route(call))
+            return await self._subscription(call)
         if method == "completion/complete":
             return await self._forward(call, self._route_completion(call), call.params)
         raise RpcError(METHOD_NOT_FOUND, f"method {method!r} is not served by the gateway")
@@ -65,23 +69,42 @@ class Router:
             return self.catalog.route_resource(ref["uri"])
         raise RpcError(INVALID_PARAMS, "completion/complete: params.ref must name a prompt or a resource")
 
-    async def _subscription(self, call: Call, route: Route) -> Result:
+    async def _subscription(self, call: Call) -> Result:
+        subscribing = call.method == "resources/subscribe"
+        hold = (call.session_id, call.target)
+        # Releasing follows the hold, so it works even once the catalog routes the URI elsewhere, or not at all.
+        held = None if subscribing else self._holds.get(hold)
+        route = held if held is not None else self._route(call)
         call.backend = backend = route.backend.name
         key = (backend, route.original)
         holders = self._subscribers.get(key, set())
-        after = holders | {call.session_id} if call.method == "resources/subscribe" else holders - {call.session_id}
+        after = holders | {call.session_id} if subscribing else holders - {call.session_id}
         upstream_changes = bool(after) != bool(holders)  # the first holder came or the last one left
         identity = route.backend.identity
         modern = identity is not None and identity.modern
         if upstream_changes and not modern:
-            await self._forward(call, route, call.params)  # a refusal leaves the count as it was
+            await self._tell_backend(call, route)
         if after:
             self._subscribers[key] = after
         else:
             self._subscribers.pop(key, None)
+        if subscribing:
+            self._holds[hold] = route
+        else:
+            self._holds.pop(hold, None)
         if upstream_changes and modern:
             await route.backend.watch_resources({uri for name, uri in self._subscribers if name == backend})
         return {}
+
+    async def _tell_backend(self, call: Call, route: Route) -> None:
+        """Send a 2025 backend the (un)subscribe. Its refusal leaves the count as it was, so the client may
+        retry; a cleanup release lets go anyway (noting why), since the holder is gone."""
+        try:
+            await self._forward(call, route, call.params)
+        except RpcError as exc:
+            if not call.cleanup:
+                raise
+            call.notes["backend_error"] = exc.message
 
     async def _forward(self, call: Call, route: Route, params: dict[str, Any]) -> Result:
         call.backend = route.backend.name

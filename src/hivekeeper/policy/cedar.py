@@ -5,6 +5,8 @@ Entities the policies see:
   ``principal.groups``…) and ``Group::"<g>"`` parents, so ``principal in Group::"eng"`` works;
 - actions ``Action::"call_tool" | "get_prompt" | "read_resource" | "list_tools" | "list_prompts" |
   "list_resources"``;
+  subscribing to a resource (``resources/subscribe``, or a URI of a ``subscriptions/listen`` stream) is decided
+  as ``read_resource``, and unsubscribing is never refused;
 - resources ``Tool::"<name>"``, ``Prompt::"<name>"``, ``Resource::"<uri>"`` (the names clients see) and,
   for list actions, ``Gateway::"<gateway name>"``;
 - context ``{arguments, backend, client, listing}``: a call's arguments; ``listing`` is true when the

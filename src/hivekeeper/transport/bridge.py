@@ -54,7 +54,7 @@ class BridgeHandler:
                     CONNECTION_CLOSED, f"backend {self.backend.name} unavailable: {self.backend.down_reason}"
                 )
             return {"result": identity.initialize_result((params or {}).get("protocolVersion"))}
-        if not session.modern and method in _SESSION_METHODS:
+        if method in _SESSION_METHODS:  # from a 2026 session, the front's own: a listen stream's resources
             return await self._session_method(session, method, params or {}, exchange)
         if method == "server/discover" and not self._backend_is_modern():
             identity = await self._identity()

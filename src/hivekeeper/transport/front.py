@@ -6,7 +6,10 @@ and ``app()`` (a Starlette app) are for mounting it beside other things.
 * ``/mcp``: Streamable HTTP. A request whose ``Mcp-Protocol-Version`` header names anything but a 2025-era
   (handshake) version is a self-contained 2026-07-28 request (``server/discover``, ``_meta`` envelope,
   ``Mcp-Method``/``Mcp-Name`` checked against the body, unknown versions refused with -32022,
-  ``subscriptions/listen`` streams; closing the response stream cancels the call). Anything else is
+  ``subscriptions/listen`` streams; closing the response stream cancels the call). A listen stream's
+  ``resourceSubscriptions`` go to the handler as the ``resources/subscribe`` requests a 2025 client would
+  send, on a session of the stream's own; the acknowledgment names those it accepted, and ``session_closed``
+  releases them when the stream ends. Anything else is
   2025-11-25: ``initialize`` opens a session (``Mcp-Session-Id``), GET opens the session's stream for
   server-initiated messages, every SSE event carries an id so a client can resume with ``Last-Event-ID``,
   DELETE ends the session.
@@ -114,14 +117,19 @@ class Handler(Protocol):
     """Routes client messages; the bridge passes them to one backend, the gateway to many."""
 
     async def handle(self, session: Session, message: Message, exchange: Exchange) -> Message:
-        """Answer one request (``initialize`` and ``server/discover`` included) with ``result`` or ``error``."""
+        """Answer one request (``initialize`` and ``server/discover`` included) with ``result`` or ``error``.
+
+        Also gets ``resources/subscribe`` for each URI a 2026 ``subscriptions/listen`` stream asks updates of
+        (the session is the stream's, with an id of its own): a result means the stream holds the URI."""
         ...
 
     async def notification(self, session: Session, message: Message) -> None:
         """A client notification the front does not consume itself (e.g. ``notifications/roots/list_changed``)."""
         ...
 
-    async def session_closed(self, session: Session) -> None: ...
+    async def session_closed(self, session: Session) -> None:
+        """A 2025 session or a 2026 listen stream ended: let go of what it held."""
+        ...
 
 
 class _HttpExchange(SessionExchange):
@@ -533,28 +541,46 @@ class McpFront:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _listen(self, session: Session, message: Message, send: Send, receive: Receive) -> None:
-        params = message.get("params") or {}
+        params = as_object(message.get("params"))
         wanted = as_object(params.get("notifications"))
-        accepted = {k: v for k, v in wanted.items() if k in (*LISTEN_FILTERS.values(), "resourceSubscriptions") and v}
+        accepted: Message = {k: True for k in LISTEN_FILTERS.values() if wanted.get(k)}
+        subscription = message["id"]
+        # The stream's resource holds outlive this request's handling: name them apart from every other holder's.
+        session.id = f"listen-{secrets.token_urlsafe(12)}"
         stream = SseStream("", resumable=False, log_limit=0)
         stream.send = send
         await send({"type": "http.response.start", "status": 200, "headers": list(_SSE_HEADERS)})
-        subscription = message["id"]
-        meta = {SUBSCRIPTION_ID_META_KEY: subscription}
-        await stream.emit(
-            {
-                "jsonrpc": "2.0",
-                "method": "notifications/subscriptions/acknowledged",
-                "params": {"notifications": accepted, "_meta": meta},
-            }
-        )
         key = id(stream)
-        self._listeners[key] = (accepted, stream, subscription)
         try:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            held = await self._hold_resources(session, wanted.get("resourceSubscriptions"), subscription)
+            if held:
+                accepted["resourceSubscriptions"] = held
+            meta = {SUBSCRIPTION_ID_META_KEY: subscription}
+            await stream.emit(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/subscriptions/acknowledged",
+                    "params": {"notifications": accepted, "_meta": meta},
+                }
+            )
+            self._listeners[key] = (accepted, stream, subscription)
+            await _disconnected(receive)
         finally:
-            del self._listeners[key]
+            self._listeners.pop(key, None)
+            await self._session_closed(session)
+
+    async def _hold_resources(self, session: Session, uris: Any, subscription: RequestId) -> list[str]:
+        """Ask the handler for each URI as a 2025 client's ``resources/subscribe`` (so it is authorized, counted
+        and audited alike); the ones it accepts are what the stream honors (the spec's acknowledged subset)."""
+        if not isinstance(uris, list):
+            return []
+        exchange = SessionExchange(session)
+        held: list[str] = []
+        for uri in dict.fromkeys(uri for uri in uris if isinstance(uri, str)):
+            request = {"jsonrpc": "2.0", "id": subscription, "method": "resources/subscribe", "params": {"uri": uri}}
+            if "result" in await self._dispatch(session, request, exchange):
+                held.append(uri)
+        return held
 
     # ---- 2025-11-25 ---------------------------------------------------------------------------------------
 
@@ -722,6 +748,9 @@ class McpFront:
         for waiter in session.outgoing.values():
             if not waiter.done():
                 waiter.set_result(error_body(INTERNAL_ERROR, "session ended"))
+        await self._session_closed(session)
+
+    async def _session_closed(self, session: Session) -> None:
         try:
             await self.handler.session_closed(session)
         except Exception:

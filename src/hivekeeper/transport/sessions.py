@@ -18,7 +18,8 @@ from hivekeeper.transport.jsonrpc import Message, RequestId, dumps
 
 
 class Session:
-    """One client conversation. 2026-era clients get a fresh one per request (``id`` is None)."""
+    """One client conversation. 2026-era clients get a fresh one per request (``id`` is None), but a
+    ``subscriptions/listen`` stream's has an id: the resources it holds outlive the request's handling."""
 
     __slots__ = (
         "client_capabilities",
@@ -50,7 +51,8 @@ class Session:
         self.log_level: str | None = None
         """A 2025 client's ``logging/setLevel`` choice (2026 clients put theirs in each request)."""
         self.resource_subscriptions: set[str] = set()
-        """URIs a 2025 client subscribed to: only these ``notifications/resources/updated`` reach it."""
+        """URIs held (a 2025 client's ``resources/subscribe``, a listen stream's ``resourceSubscriptions``), as the
+        handler records them: what it releases at the end, and the only updates that reach a 2025 client."""
 
 
 class SessionExchange(Exchange):
