@@ -143,7 +143,7 @@ def test_findings_secrets_and_command_for_a_risky_entry(portal: Portal, page: An
     page.click("#run-form button[value=command]")
     command = page.locator("#run-command").inner_text()
     assert command == (
-        "hivekeeper run npx://shady-notes-mcp@0.1.0 --name notes --secret notes-token,target=NOTES_TOKEN"
+        "hivekeeper run io.github.shady/notes@0.1.0 --name notes --profile none --secret notes-token,target=NOTES_TOKEN"
     )
     screenshot(page, "06-findings-and-command")
 

@@ -14,16 +14,20 @@ from hivekeeper.portal import PortalSettings, build_portal_routes
 from hivekeeper.portal.launch import plan, run_command, workload_spec
 from hivekeeper.registry import RegistrySettings, open_registry
 
+GIT = "io.modelcontextprotocol/git"
+FETCH = "io.modelcontextprotocol/fetch"
+
 
 class RecordingWorkloads:
     """Stands in for the manager where only the portal's side of the exchange is under test."""
 
     def __init__(self) -> None:
         self.specs: list[dict[str, Any]] = []
+        self.warnings: list[str] = []  # what the manager answers about how the server runs
 
     def run(self, spec: Any) -> dict[str, Any]:
         self.specs.append(dict(spec))
-        return {"name": spec["name"], "status": "running"}
+        return {"name": spec["name"], "status": "running", "warnings": self.warnings}
 
     def list(self) -> list[dict[str, Any]]:
         return [
@@ -45,25 +49,26 @@ def setup(tmp_path: Path) -> tuple[TestClient, RecordingWorkloads]:
     return TestClient(Starlette(routes=routes), base_url="http://portal.test"), workloads
 
 
-def test_git_entry_plans_a_pinned_uvx_source_with_its_arguments() -> None:
+def test_git_entry_runs_as_its_registry_reference_with_the_users_arguments() -> None:
     from hivekeeper.registry.starter import starter_entries
 
     git = next(entry for entry in starter_entries() if entry["name"].endswith("/git"))
     response = {"server": git, "_meta": {}}
     run_plan = plan(response)
-    assert run_plan.source == "uvx://mcp-server-git@2026.10.19"
+    assert (run_plan.reference, run_plan.source) == (f"{GIT}@2026.10.19", "uvx://mcp-server-git@2026.10.19")
     assert [field.label for field in run_plan.fields] == ["--repository"]
     with pytest.raises(ConfigError, match="required: --repository"):
         workload_spec(response, {})
+    # The entry, not its package: the manager resolves it as for `hivekeeper run NAME@VERSION`, so the
+    # workload records the entry and its pinned wheel is checked at every start.
     spec = workload_spec(response, {"arg-0": "/srv/repo", "profile": "none"})
     assert spec == {
         "name": "git",
-        "source": "uvx://mcp-server-git@2026.10.19",
+        "source": f"{GIT}@2026.10.19",
         "args": ["--repository", "/srv/repo"],
         "runtime": "sandbox",
-        "profile": "none",
     }
-    assert run_command(spec) == "hivekeeper run uvx://mcp-server-git@2026.10.19 --name git -- --repository /srv/repo"
+    assert run_command(spec) == f"hivekeeper run {GIT}@2026.10.19 --name git -- --repository /srv/repo"
     with pytest.raises(ConfigError, match="profile: unknown permission profile"):
         workload_spec(response, {"arg-0": "/srv/repo", "profile": "root"})
 
@@ -79,9 +84,13 @@ def test_fetch_defaults_to_the_network_profile_it_declares() -> None:
         },
     }
     assert plan(response).default_profile == "network"
+    # The entry's own profile is the manager's to apply (and to warn about, naming the entry) ...
+    assert run_command(workload_spec(response, {})) == f"hivekeeper run {FETCH}@2026.10.24 --name fetch"
+    assert "profile" not in workload_spec(response, {"profile": "network"})
+    # ... the user's narrower choice is said, as --profile would say it.
     assert (
-        run_command(workload_spec(response, {}))
-        == "hivekeeper run uvx://mcp-server-fetch@2026.10.24 --name fetch --profile network"
+        run_command(workload_spec(response, {"profile": "none"}))
+        == f"hivekeeper run {FETCH}@2026.10.24 --name fetch --profile none"
     )
 
 
@@ -97,15 +106,34 @@ def test_run_posts_the_spec_to_the_workloads_manager(setup: tuple[TestClient, Re
     assert workloads.specs == [
         {
             "name": "mem",
-            "source": "npx://@modelcontextprotocol/server-memory@2026.8.31",
+            "source": "io.modelcontextprotocol/memory@2026.8.31",
             "args": [],
             "runtime": "sandbox",
-            "profile": "none",
             "env": {"MEMORY_FILE_PATH": "/tmp/memory.jsonl"},
         }
     ]
     page = client.get("/portal/workloads?started=mem").text
     assert "Started <strong>mem</strong>" in page and 'data-workload="mem"' in page
+    assert 'id="run-warnings"' not in page
+
+
+def test_the_managers_warnings_are_shown_escaped_after_the_run(setup: tuple[TestClient, RecordingWorkloads]) -> None:
+    client, workloads = setup
+    workloads.warnings = ["the <b>network</b> profile gives UNRESTRICTED access", "--allow-host '*' too"]
+    response = client.post(
+        "/portal/servers/io.modelcontextprotocol/time/run",
+        data={"name": "loud", "mode": "run"},
+        headers={"Origin": "http://portal.test"},
+        follow_redirects=False,
+    )
+    location = response.headers["location"]
+    assert response.status_code == 303 and location.startswith("/portal/workloads?started=loud&run=")
+    assert "network" not in location  # a token, not the text: links cannot put words in the portal's mouth
+    page = client.get(location).text
+    assert '<div role="alert" class="warnings" id="run-warnings"' in page
+    assert "<strong>warning:</strong> the &lt;b&gt;network&lt;/b&gt; profile gives UNRESTRICTED access" in page
+    assert "<strong>warning:</strong> --allow-host &#39;*&#39; too" in page
+    assert 'id="run-warnings"' not in client.get("/portal/workloads?started=loud&run=made-up").text
 
 
 def test_cross_site_posts_are_refused(setup: tuple[TestClient, RecordingWorkloads]) -> None:

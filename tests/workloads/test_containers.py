@@ -58,3 +58,39 @@ def test_image_source_runs_in_docker_and_rm_removes_the_container(
         assert engine.containers.list(all=True, filters={"name": sandbox_name("boxed", 0)}) == []
     finally:
         stop_manager(manager_pid())
+
+
+def test_a_registry_image_entry_runs_only_pinned_by_digest(
+    docker_engine: tuple[str, str], hivekeeper_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under --runtime docker a registry name resolves too (the portal starts image entries that way), so the
+    entry's image pin applies: an image without a digest is refused before the engine is asked for it."""
+    from hivekeeper.errors import DeniedError
+    from hivekeeper.registry import RegistrySettings, open_registry
+
+    base_url, _ = docker_engine
+    monkeypatch.setenv("DOCKER_HOST", base_url)
+    store = open_registry(RegistrySettings()).store
+    store.publish(
+        {
+            "name": "io.github.hivekeeper-tests/unpinned-image",
+            "description": "An image entry without a digest.",
+            "version": "1.0.0",
+            "packages": [
+                {"registryType": "oci", "identifier": "example.org/thing:1.0", "transport": {"type": "stdio"}}
+            ],
+        }
+    )
+    store.close()
+    client = ManagerClient().ensure_running()
+    try:
+        spec = {"name": "unpinned", "source": "io.github.hivekeeper-tests/unpinned-image", "runtime": "docker"}
+        with pytest.raises(DeniedError) as refused:
+            client.call("run", spec_document=spec)
+        assert refused.value.message == (
+            "io.github.hivekeeper-tests/unpinned-image@1.0.0: image example.org/thing:1.0 is not pinned by digest; "
+            "refusing an unverifiable artifact"
+        )
+        assert client.call("list") == []
+    finally:
+        stop_manager(manager_pid())

@@ -206,11 +206,12 @@ def test_the_portal_runs_an_allowlisted_entry_with_its_allowlist_not_open_networ
     fetch = next(entry for entry in starter_entries() if entry["name"] == "io.modelcontextprotocol/fetch")
     outbound = {"allowHost": ["api.example.com"], "allowPort": [443]}
     response = {"server": fetch, "_meta": {CURATION_META: network(outbound)}}
-    assert plan(response).default_profile == "none"
+    run_plan = plan(response)
+    assert (run_plan.default_profile, run_plan.default_allow_hosts) == ("none", ("api.example.com:443",))
+    # The portal names the entry and leaves its profile and allowlist to the manager's resolution, the one
+    # `hivekeeper run NAME` goes through (tested end to end above).
     spec = workload_spec(response, {})
-    assert (spec["profile"], spec["allow_hosts"]) == ("none", ["api.example.com:443"])
-    assert run_command(spec) == (
-        "hivekeeper run uvx://mcp-server-fetch@2026.10.24 --name fetch --allow-host api.example.com:443"
-    )
-    # Choosing open network in the form is the user's call; the allowlist is not carried along with it.
-    assert "allow_hosts" not in workload_spec(response, {"profile": "network"})
+    assert "profile" not in spec and "allow_hosts" not in spec
+    assert run_command(spec) == f"hivekeeper run {fetch['name']}@{fetch['version']} --name fetch"
+    # Choosing open network in the form is the user's call, as --profile is: it replaces the entry's allowlist.
+    assert workload_spec(response, {"profile": "network"})["profile"] == "network"

@@ -6,6 +6,8 @@ Plain HTML forms do every action (run, stop, start, remove), so the portal works
 
 from __future__ import annotations
 
+import secrets
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from hivekeeper.registry.curation import CURATION_META, OFFICIAL_META, TrustTier
 from hivekeeper.registry.store import Entry, RegistryStore
 
 PAGE_SIZE = 50
+RUN_WARNINGS_KEPT = 64  # recent runs whose warnings the page after the redirect can still show
 _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
@@ -69,6 +72,9 @@ def _card(entry: Entry) -> dict[str, Any]:
 class Portal:
     def __init__(self, services: PortalServices) -> None:
         self.services = services
+        # Warnings of recent runs by an unguessable token: the redirect after a run carries the token, never
+        # the text, so a crafted link cannot make the portal show words of someone else's choosing.
+        self._run_warnings: OrderedDict[str, list[str]] = OrderedDict()
         self.templates = _environment()
         # Compile every template now, not during someone's first page view.
         for name in self.templates.list_templates(extensions=["html", "css"]):
@@ -198,7 +204,18 @@ class Portal:
             record = await run_in_threadpool(self.services.workloads.run, spec)
         except HivekeeperError as exc:
             return await self._server_view(entry, status=422, error=exc.message, command=command, form=form)
-        return RedirectResponse(f"/portal/workloads?started={quote(str(record.get('name', '')))}", status_code=303)
+        location = f"/portal/workloads?started={quote(str(record.get('name', '')))}"
+        warnings = [str(warning) for warning in record.get("warnings") or ()]
+        if warnings:
+            location += f"&run={self._keep_run_warnings(warnings)}"
+        return RedirectResponse(location, status_code=303)
+
+    def _keep_run_warnings(self, warnings: list[str]) -> str:
+        token = secrets.token_urlsafe(16)
+        self._run_warnings[token] = warnings
+        while len(self._run_warnings) > RUN_WARNINGS_KEPT:
+            self._run_warnings.popitem(last=False)
+        return token
 
     # -- workloads ------------------------------------------------------------------------------------
 
@@ -210,7 +227,11 @@ class Portal:
         except HivekeeperError as exc:
             return self._page("workloads.html", workloads=[], unavailable=exc.message)
         return self._page(
-            "workloads.html", workloads=workloads, unavailable=None, started=request.query_params.get("started")
+            "workloads.html",
+            workloads=workloads,
+            unavailable=None,
+            started=request.query_params.get("started"),
+            warnings=self._run_warnings.get(request.query_params.get("run", ""), []),
         )
 
     async def workload_logs(self, request: Request) -> Response:

@@ -1,7 +1,9 @@
 """From a registry entry and the portal's run form to a workload spec and the equivalent CLI command.
 
 One function builds the spec; the command line is rendered from that same spec, so what the portal
-runs and what it tells you to type can never drift apart.
+runs and what it tells you to type can never drift apart. The spec names the entry (``NAME@VERSION``),
+not its package: the manager resolves it exactly as it resolves ``hivekeeper run NAME@VERSION``, so the
+workload records the entry and its pinned artifact is verified at every start, whichever front started it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from hivekeeper.errors import ConfigError
 from hivekeeper.registry.curation import CURATION_META
-from hivekeeper.registry.resolve import network_access, runnable_source
+from hivekeeper.registry.resolve import argument_words, entry_reference, network_access, runnable_source
 
 _NAME_CHARS = re.compile(r"[^a-z0-9-]+")
 
@@ -34,7 +36,8 @@ class FormField:
 
 @dataclass(frozen=True)
 class RunPlan:
-    source: str
+    reference: str  # NAME@VERSION: what the workload is started from, and re-verified against
+    source: str  # the package, image or URL the manager resolves the reference to
     runtime: str
     fields: list[FormField] = field(default_factory=list)
     default_profile: str = "none"
@@ -75,6 +78,7 @@ def plan(response: Mapping[str, Any]) -> RunPlan:
         )
     access = network_access(response.get("_meta", {}).get(CURATION_META, {}))
     return RunPlan(
+        reference=entry_reference(server),
         source=source,
         runtime=runtime,
         fields=fields,
@@ -89,24 +93,30 @@ def workload_name(server_name: str) -> str:
 
 
 def workload_spec(response: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any]:
-    """The ``WorkloadSpec`` document for this entry with the user's form values; field-named errors."""
+    """The ``WorkloadSpec`` document for this entry with the user's form values; field-named errors.
+
+    Only the user's choices go in: the entry's fixed arguments, default environment, profile and allowlist
+    are the manager's to add when it resolves the reference, as for ``hivekeeper run NAME@VERSION``. So
+    the user's arguments follow the fixed ones, exactly where ``hivekeeper run NAME -- ARGS`` puts them.
+    """
     run_plan = plan(response)
-    server = response["server"]
-    package = next(iter(server.get("packages") or []), None)
+    package = next(iter(response["server"].get("packages") or []), None)
     values = {field.key: (form.get(field.key) or "").strip() for field in run_plan.fields}
     missing = [field.label for field in run_plan.fields if field.required and not values[field.key]]
     if missing:
         raise ConfigError(f"required: {', '.join(missing)}")
-    args: list[str] = []
-    for index, argument in enumerate((package or {}).get("packageArguments") or []):
-        value = argument.get("value") if argument.get("value") is not None else values.get(f"arg-{index}", "")
-        if not value:
-            continue
-        if argument.get("type") == "named":
-            args += [str(argument["name"]), str(value)]
-        else:
-            args.append(str(value))
-    env = {key.removeprefix("env-"): value for key, value in values.items() if key.startswith("env-") and value}
+    args = [
+        word
+        for index, argument in enumerate((package or {}).get("packageArguments") or [])
+        if argument.get("value") is None and values.get(f"arg-{index}")
+        for word in argument_words(argument, values[f"arg-{index}"])
+    ]
+    defaults = {field.key: field.default for field in run_plan.fields}
+    env = {
+        key.removeprefix("env-"): value
+        for key, value in values.items()
+        if key.startswith("env-") and value and value != defaults[key]  # the entry's default is the manager's
+    }
     secrets = [
         f"{value},target={key.removeprefix('secret-')}"
         for key, value in values.items()
@@ -119,14 +129,15 @@ def workload_spec(response: Mapping[str, Any], form: Mapping[str, str]) -> dict[
     if runtime not in ("sandbox", "docker", "podman", "process"):
         raise ConfigError(f"runtime: unknown runtime {runtime!r}")
     spec: dict[str, Any] = {
-        "name": (form.get("name") or workload_name(server["name"])).strip(),
-        "source": run_plan.source,
+        "name": (form.get("name") or workload_name(response["server"]["name"])).strip(),
+        "source": run_plan.reference,
         "args": args,
         "runtime": runtime,
-        "profile": profile,
     }
-    if profile == run_plan.default_profile and run_plan.default_allow_hosts:
-        spec["allow_hosts"] = list(run_plan.default_allow_hosts)
+    # Left out, the entry's own profile applies, with its allowlist, and a warning about it names the entry;
+    # a different choice is the user's, as --profile is, and replaces both.
+    if profile != run_plan.default_profile:
+        spec["profile"] = profile
     if env:
         spec["env"] = env
     if secrets:
@@ -139,10 +150,8 @@ def run_command(spec: Mapping[str, Any]) -> str:
     words = ["hivekeeper", "run", spec["source"], "--name", spec["name"]]
     if spec.get("runtime", "sandbox") != "sandbox":
         words += ["--runtime", spec["runtime"]]
-    if spec.get("profile") and spec["profile"] != "none":
+    if spec.get("profile"):
         words += ["--profile", spec["profile"]]
-    for rule in spec.get("allow_hosts") or []:
-        words += ["--allow-host", rule]
     for key, value in (spec.get("env") or {}).items():
         words += ["--env", f"{key}={value}"]
     for secret in spec.get("secrets") or []:

@@ -103,6 +103,16 @@ def profile_name(curation: Mapping[str, Any]) -> str:
     return network_access(curation).profile
 
 
+def entry_reference(server: Mapping[str, Any]) -> str:
+    """``NAME@VERSION``: the exact entry a workload records and re-checks its pinned artifact against."""
+    return f"{server['name']}@{server['version']}"
+
+
+def argument_words(argument: Mapping[str, Any], value: str) -> list[str]:
+    """The command-line words of one ``packageArguments`` item given its value (``--name value`` if named)."""
+    return [str(argument["name"]), value] if argument.get("type") == "named" else [value]
+
+
 def registry_resolver(text: str) -> Any:
     """A ``hivekeeper.workloads`` resolver: ``NAME[@VERSION]`` of the local registry → ``RegistryMatch``."""
     if not _REGISTRY_NAME.match(text):
@@ -119,21 +129,18 @@ def registry_resolver(text: str) -> Any:
     finally:
         store.close()
     source, _, package = runnable_source(entry.server)
-    fixed_args: list[str] = []
-    for argument in (package or {}).get("packageArguments") or []:
-        if argument.get("value") is None:
-            continue
-        fixed_args += (
-            [str(argument["name"]), str(argument["value"])]
-            if argument.get("type") == "named"
-            else [str(argument["value"])]
-        )
+    fixed_args = [
+        word
+        for argument in (package or {}).get("packageArguments") or []
+        if argument.get("value") is not None
+        for word in argument_words(argument, str(argument["value"]))
+    ]
     env = {
         variable["name"]: str(variable["default"])
         for variable in (package or {}).get("environmentVariables") or []
         if variable.get("default") and not variable.get("isSecret")
     }
-    reference = f"{entry.name}@{entry.version}"
+    reference = entry_reference(entry.server)
     try:
         access = network_access(entry.to_response()["_meta"][CURATION_META])
     except ConfigError as exc:
@@ -143,4 +150,12 @@ def registry_resolver(text: str) -> Any:
     )
 
 
-__all__ = ["NetworkAccess", "network_access", "profile_name", "registry_resolver", "runnable_source"]
+__all__ = [
+    "NetworkAccess",
+    "argument_words",
+    "entry_reference",
+    "network_access",
+    "profile_name",
+    "registry_resolver",
+    "runnable_source",
+]

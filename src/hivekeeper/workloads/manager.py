@@ -53,7 +53,8 @@ class Manager:
         """Create a workload and start it; on any failure nothing of it remains.
 
         The answer is the workload's summary plus ``warnings``: what a human must hear about how it runs
-        (an unrestricted-network profile, whether the user or the registry entry chose it)."""
+        (an unrestricted-network profile, whether the user or the registry entry chose it; limits the
+        runtime cannot enforce here)."""
         spec = validate_document(spec_document, WorkloadSpec, "workload")
         async with self._creating:
             if auto_name:
@@ -66,7 +67,8 @@ class Manager:
             workload = self._workload(record)
             self.workloads[spec.name] = workload
         try:
-            await workload.start(await self._launchable(spec))
+            launchable = await self._launchable(spec)
+            await workload.start(launchable)
         except BaseException:
             self.workloads.pop(spec.name, None)
             self.store.delete(spec.name)
@@ -74,7 +76,10 @@ class Manager:
             if sources.source_kind(spec.source, spec.runtime) in ("uvx", "npx"):
                 sources.remove_package_cache(spec.name)
             raise
-        return {**workload.record.summary(), "warnings": run_warnings(spec, registry_chose=not profile_chosen_by_user)}
+        warnings = run_warnings(spec, registry_chose=not profile_chosen_by_user)
+        if launchable.url is None:  # a remote runs nothing here: nothing to limit
+            warnings += workload.runtime.caveats(launchable.limits)
+        return {**workload.record.summary(), "warnings": warnings}
 
     async def start(self, name: str) -> dict[str, object]:
         workload = self._get(name)
@@ -197,9 +202,13 @@ class Manager:
 
     def _resolve_registry(self, spec: WorkloadSpec) -> WorkloadSpec:
         kind = sources.source_kind(spec.source, spec.runtime)
-        if kind != "command" or spec.source.startswith("/"):
+        if kind not in ("command", "image") or spec.source.startswith("/"):
             return spec
+        # Under docker/podman a name is asked of the registry first too, so that an entry that ships an image
+        # (the portal starts those with --runtime docker) runs its pinned digest; anything else is an image.
         match = sources.resolve_registry_name(spec.source)
+        if match is None and kind == "image":
+            return spec
         if match is None:
             raise sources.unknown_source(spec.source)
         # The entry's allowlist belongs to the profile it asks for: a --profile of the user's replaces both.

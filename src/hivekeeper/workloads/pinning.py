@@ -30,8 +30,9 @@ def registry_entry(reference: str) -> Any:
 
 def pinned_reference(reference: str) -> str:
     """``NAME[@VERSION]`` → ``NAME@VERSION`` of the entry it means now, so later starts keep that version."""
-    server = registry_entry(reference).server
-    return f"{server['name']}@{server['version']}"
+    from hivekeeper.registry.resolve import entry_reference
+
+    return entry_reference(registry_entry(reference).server)
 
 
 def artifact_check(reference: str, package: str) -> ArtifactCheck:
