@@ -26,6 +26,7 @@ HEAVY = [
     "ruamel",
     "tomlkit",
     "onnxruntime",
+    "rich",
 ]
 
 

@@ -15,7 +15,6 @@ import typer
 from typer.core import TyperGroup
 
 from hivekeeper import __version__
-from hivekeeper.cli.output import fail
 from hivekeeper.errors import ExitCode, HivekeeperError
 
 # top-level command -> the hivekeeper.cli module whose register(app) defines it
@@ -94,6 +93,8 @@ def main() -> None:
     try:
         app()
     except HivekeeperError as exc:
+        from hivekeeper.cli.output import fail  # rich, loaded only to report an error
+
         fail(exc.message)
         raise SystemExit(int(exc.exit_code)) from None
     except KeyboardInterrupt:

@@ -104,8 +104,6 @@ def remote_headers(plain: list[str], from_secrets: list[str]) -> dict[str, str]:
     Bad syntax is a ConfigError naming the flag; an unknown secret a NotFoundError naming it. A secret's
     value goes only into the returned headers, never into a message.
     """
-    from hivekeeper.secrets import default_store
-
     headers: dict[str, str] = {}
     for text in plain:
         name, colon, value = text.partition(":")
@@ -114,6 +112,8 @@ def remote_headers(plain: list[str], from_secrets: list[str]) -> dict[str, str]:
         headers[name.strip()] = value.strip()
     if not from_secrets:
         return headers
+    from hivekeeper.secrets import default_store  # cryptography and file locks: only when a secret is named
+
     store = default_store()
     for text in from_secrets:
         name, equals, rest = text.partition("=")
@@ -196,6 +196,7 @@ async def _serve(
         date_header=False,
         lifespan="on",
         http="httptools",
+        ws="none",  # MCP has no WebSocket transport: don't load a websockets implementation at start-up
         access_log=False,
         timeout_graceful_shutdown=2,
     )

@@ -432,8 +432,7 @@ class Backend(ABC):
                 self._progress[call.id] = call
         self._pending[call.id] = call
         self._arm(call)
-        if exchange is not None:
-            exchange.on_cancel = lambda reason: self._abandon(call, REQUEST_CANCELLED, reason)
+        self._hook_cancel(call, exchange)
         message: Message = {"jsonrpc": "2.0", "id": call.id, "method": method}
         if params is not None:
             message["params"] = params
@@ -442,7 +441,20 @@ class Backend(ABC):
         except Exception as exc:  # the transport failed to deliver: answer this call, keep serving others
             self._pending.pop(call.id, None)
             self._finish(call, error_body(CONNECTION_CLOSED, f"backend {self.name} unreachable: {exc}"))
-        return await call.future
+        return await self._answer(call, exchange)
+
+    def _hook_cancel(self, call: _Call, exchange: Exchange | None) -> None:
+        """Until ``_answer`` returns, ``exchange.cancel`` abandons ``call``."""
+        if exchange is not None:
+            exchange.on_cancel = lambda reason: self._abandon(call, REQUEST_CANCELLED, reason)
+
+    async def _answer(self, call: _Call, exchange: Exchange | None) -> Message:
+        body = await call.future
+        if exchange is not None:
+            # The hook and the call reference each other through the exchange: unhooking lets reference counting
+            # free the call and its answer at once, instead of leaving the garbage collector a cycle per call.
+            exchange.on_cancel = None
+        return body
 
     def _arm(self, call: _Call) -> None:
         # One periodic sweep instead of a timer per call: cheaper on the hot path, and a timeout is coarse anyway.
@@ -562,8 +574,7 @@ class Backend(ABC):
         call.future = asyncio.get_running_loop().create_future()
         call.exchange = exchange
         call.timeout = timeout
-        if exchange is not None:
-            exchange.on_cancel = lambda reason: self._abandon(call, REQUEST_CANCELLED, reason)
+        self._hook_cancel(call, exchange)
         self._arm(call)
         if isinstance(answer, dict):
             await self._send({"jsonrpc": "2.0", "id": upstream_id, "result": answer}, None)
@@ -572,7 +583,7 @@ class Backend(ABC):
             await self._send({"jsonrpc": "2.0", "id": upstream_id, **refusal}, None)
         if call.queued_requests:
             self._ask_modern_client(call, call.queued_requests.pop(0))
-        return await call.future
+        return await self._answer(call, exchange)
 
     async def _drive_input_rounds(
         self, method: str, params: Message | None, body: Message, exchange: Exchange, timeout: float
