@@ -1,10 +1,13 @@
 """The tool index: every tool of every server, searchable by what a request asks for.
 
-Retrieval fuses three signals, each cheap enough to run per request:
+Retrieval fuses four signals, each cheap enough to run per request:
 
 * BM25F over the tool's fields (name, title, description, parameters, server),
 * cosine similarity of static sentence embeddings (the shipped model2vec model),
-* server routing: a request that names a product ("in gitlab", "on Jira") lifts that server's tools.
+* server routing: a request that names a product ("in gitlab", "on Jira") lifts that server's tools,
+* operation agreement: a small nudge for tools whose name does what the request asks (get, list,
+  search, create, update, delete) and against those doing another kind of thing; it mostly decides
+  between siblings that share the request's resource (``get_issue`` vs ``create_issue``).
 
 Multi-step requests ("branch off main and open an MR") are also split into clauses; each clause is
 searched on its own and the rankings are interleaved, so a step that the whole request only hints
@@ -33,12 +36,17 @@ from hivekeeper.search.cache import EmbeddingCache, text_key
 from hivekeeper.search.embedding import Embedder, default_embedder
 from hivekeeper.search.lexical import BM25F
 from hivekeeper.search.text import (
+    OPERATION_TOKENS,
     PACKAGING_WORDS,
+    READ,
+    READ_OPERATIONS,
     ToolFields,
     concept_terms,
     intent_text,
+    name_operation,
     operation_terms,
     query_terms,
+    request_operation,
     terms,
     terms_and_concepts,
     tool_fields,
@@ -61,6 +69,10 @@ class Tuning:
     lexical: float = 1.0
     dense: float = 1.0
     server_mention: float = 0.4
+    # Small: enough to order siblings, too little to outweigh what a tool acts on. Another read
+    # operation (list for a "show") earns half the match.
+    operation_match: float = 0.03
+    operation_mismatch: float = 0.03
 
 
 # For ``transformer_embedder()``: its contextual half separates related from unrelated tools more
@@ -93,6 +105,7 @@ class _ServerEntry:
     term_sets: tuple[dict[str, frozenset[str]], ...]  # the same as sets, to explain matches
     vectors: FloatArray
     product_words: frozenset[str]
+    operations: tuple[str | None, ...]  # per tool: what its name does
 
 
 @dataclass(slots=True)
@@ -110,6 +123,8 @@ class _Snapshot:
     product_words: dict[str, tuple[int, ...]] = field(default_factory=dict)
     # tools of the same name on two servers (github vs github-legacy-ts) do the same job
     function_ids: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    # per tool: 1 + position of its operation in OPERATION_TOKENS, 0 for none
+    operation_ids: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
     generation: int = 0
 
 
@@ -216,6 +231,7 @@ class ToolIndex:
             term_sets=tuple({label: frozenset(ts) for label, ts in t.items()} for t in field_terms),
             vectors=self._embed_cached([f.embedding_text() for f in fields]),
             product_words=frozenset(w for w in words(server) if len(w) >= 3 and w not in PACKAGING_WORDS),
+            operations=tuple(name_operation(str(tool["name"])) for tool in tools),
         )
 
     def _embed_cached(self, texts: list[str]) -> FloatArray:
@@ -262,6 +278,10 @@ class ToolIndex:
             lexical=BM25F(field_terms),
             product_words={word: tuple(ids) for word, ids in product_words.items()},
             function_ids=_function_ids(keys),
+            operation_ids=np.array(
+                [0 if op is None else 1 + OPERATION_TOKENS.index(op) for e in entries for op in e.operations],
+                dtype=np.int8,
+            ),
             generation=self._snapshot.generation + 1,
         )
 
@@ -329,11 +349,23 @@ class ToolIndex:
             snap.vectors @ self._embedder.embed([intent_text(text)])[0] if snap.vectors.size else np.zeros_like(lexical)
         )
         fused = tune.lexical * lexical + tune.dense * dense
+        asked = request_operation(text)
+        if asked is not None:
+            agreement = np.array([0.0, *(self._agreement(asked, op) for op in OPERATION_TOKENS)], dtype=np.float32)
+            fused = fused + agreement[snap.operation_ids]
         if mentioned:
             boost = np.zeros(len(snap.servers), dtype=np.float32)
             boost[list(mentioned)] = tune.server_mention
             fused = fused + boost[snap.server_of]
         return fused.astype(np.float32, copy=False)
+
+    def _agreement(self, asked: str, op: str) -> float:
+        """Score adjustment for a tool doing ``op`` when the request asks for ``asked``."""
+        if op == asked:
+            return self.tuning.operation_match
+        if (op in READ_OPERATIONS) == (asked in READ_OPERATIONS or asked == READ):
+            return self.tuning.operation_match / 2  # reading another way, or writing another way
+        return -self.tuning.operation_mismatch
 
     @staticmethod
     def _hit(snap: _Snapshot, i: int, score: float, word_of: dict[str, str], mentioned: set[int]) -> ToolHit:

@@ -145,6 +145,7 @@ _OPERATIONS: Mapping[str, tuple[str, ...]] = {
     ),
 }
 _OPERATION_OF = {_stem(word): f"op{op}" for op, verbs in _OPERATIONS.items() for word in verbs}
+OPERATION_TOKENS = tuple(f"op{op}" for op in _OPERATIONS)
 
 # Jargon that names a concept tools spell out in full.
 _ABBREVIATIONS: Mapping[str, str] = {
@@ -246,6 +247,37 @@ def operation_terms(stems: list[str]) -> list[str]:
     return [_OPERATION_OF[s] for s in stems if s in _OPERATION_OF]
 
 
+def name_operation(name: str) -> str | None:
+    """The operation token of what a tool's name does (``jira_get_issue`` -> ``opget``), if any.
+
+    Names put their verb first or last (``get_issue``, ``repo_pull_request_write``); a verb in
+    between is mostly part of the resource's name (``pull_request``, ``schedule_override``), so it
+    counts only when neither end is one."""
+    found = [_OPERATION_OF.get(_stem(word)) for word in words(name)]
+    return next((op for op in found[:1] + found[-1:] + found if op is not None), None)
+
+
+# A question asks to read something ("which monitors are alerting", "did anything ship").
+_QUESTION_WORDS = frozenset(
+    {"what", "which", "who", "whose", "how", "when", "why", "is", "are", "any", "did", "does", "do", "has", "have"}
+)
+READ = "opread"  # get, list or search: whichever a question needs
+READ_OPERATIONS = frozenset({"opget", "oplist", "opsearch"})  # the other operations write
+
+
+def request_operation(text: str) -> str | None:
+    """The operation token of what a request (or one step of it) asks to do: its first operation
+    verb, since imperatives lead with it ("add Dune to my list", "find papers on ..."), or ``READ``
+    when a question word comes first. Verbs inside arguments do not count."""
+    plain = _ARGUMENT.sub(" ", _QUOTED.sub(" ", text))
+    for word in words(plain):
+        if word in _QUESTION_WORDS:
+            return READ
+        if word not in _STOPWORDS and (operation := _OPERATION_OF.get(_stem(word))) is not None:
+            return operation
+    return None
+
+
 def query_terms(text: str) -> dict[str, float]:
     """Weighted search terms of a request. Quoted text, identifiers, paths and numbers weigh less:
     they name what to act on ("acme/payments-api", "'Fix login timeout'"), not which tool to use."""
@@ -297,13 +329,17 @@ class ToolFields:
     description: str
     parameters: str
     server: str
+    required: str = ""  # names of the first required parameters
 
     def embedding_text(self) -> str:
         # A static model averages word vectors: the short, dense fields and the description's
         # opening (which says what the tool does) must not drown in usage notes and parameters.
         # Measured: whole descriptions + parameters cut dense-only recall@5 by a fifth.
+        # The few required parameters are the exception: they say what the tool acts on, the way a
+        # request does ("comments by author", "numbers by area code").
         lead = " ".join(_SENTENCE_END.split(self.description.strip())[:2])
-        return f"{self.server}: {self.name} {self.title}. {lead}".strip()
+        required = f" by {self.required}" if self.required else ""
+        return f"{self.server}: {self.name} {self.title}. {lead}{required}".strip()
 
 
 def _schema_text(schema: Any) -> str:
@@ -320,6 +356,16 @@ def _schema_text(schema: Any) -> str:
     return " ".join(parts)
 
 
+MAX_REQUIRED = 3  # more required parameters are configuration, not what the tool is about
+
+
+def _required_text(schema: Any) -> str:
+    required = schema.get("required") if isinstance(schema, Mapping) else None
+    if not isinstance(required, list):
+        return ""
+    return " ".join(split_identifier(str(name)) for name in required[:MAX_REQUIRED])
+
+
 def tool_fields(server: str, server_text: str, tool: Mapping[str, Any]) -> ToolFields:
     """Extract the searchable fields of one ``tools/list`` entry."""
     name = str(tool.get("name", ""))
@@ -331,4 +377,5 @@ def tool_fields(server: str, server_text: str, tool: Mapping[str, Any]) -> ToolF
         description=str(tool.get("description") or ""),
         parameters=_schema_text(tool.get("inputSchema")),
         server=f"{split_identifier(server)} {server_text}".strip(),
+        required=_required_text(tool.get("inputSchema")),
     )
