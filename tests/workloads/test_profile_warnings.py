@@ -95,3 +95,13 @@ def test_allowing_every_host_is_warned_about_like_the_network_profile(manager: M
     )
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout)["warnings"] == []
+
+
+def test_limits_a_runtime_cannot_enforce_are_warned_about(manager: ManagerClient) -> None:
+    unisolated = hk_process(
+        "run", "--runtime", "process", "--memory", "256m", "--json", "--volume", TESTS_VOLUME, "--", *TINY_COMMAND
+    )
+    assert unisolated.returncode == 0, unisolated.stderr
+    [warning] = json.loads(unisolated.stdout)["warnings"]
+    assert "NOT enforced" in warning and "--runtime process" in warning
+    assert warning_lines(unisolated.stderr) == [f"warning: {warning}"]

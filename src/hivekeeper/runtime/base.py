@@ -119,6 +119,10 @@ class Runtime(Protocol):
         """None when this runtime can start servers here; otherwise why not, in one line."""
         ...
 
+    def caveats(self, limits: Limits) -> list[str]:
+        """What of ``limits`` this runtime cannot enforce here, in words for the user; empty when all hold."""
+        ...
+
     async def launch(self, spec: LaunchSpec) -> Process: ...
 
     async def cleanup(self, name: str) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hivekeeper.errors import ConfigError, ConflictError, UnavailableError
-from hivekeeper.runtime.base import STREAM_LIMIT, LaunchSpec, Process, check_spec
+from hivekeeper.runtime.base import STREAM_LIMIT, LaunchSpec, Limits, Process, check_spec
 from hivekeeper.runtime.egress import EgressPolicy, EgressProxy, proxy_env
 from hivekeeper.runtime.netns import PROXY_HOST, PROXY_PORT, plant_listener
 from hivekeeper.runtime.sandbox import SANDBOX_UID
@@ -194,6 +194,9 @@ class DockerRuntime:
         if limits.pids is not None:
             options["pids_limit"] = limits.pids
         return options
+
+    def caveats(self, limits: Limits) -> list[str]:
+        return []  # the engine enforces every limit, or refuses to create the container
 
     async def launch(self, spec: LaunchSpec) -> Process:
         check_spec(spec)

@@ -156,10 +156,8 @@ class SandboxRuntime:
             )
         return None
 
-    def caveats(self, spec: LaunchSpec) -> list[str]:
-        """What of ``spec`` this runtime cannot enforce here, for a human to hear before relying on it."""
-        asked = spec.limits != Limits()
-        if not asked or os.geteuid() == 0 or self._cgroups_writable():
+    def caveats(self, limits: Limits) -> list[str]:
+        if limits == Limits() or os.geteuid() == 0 or self._cgroups_writable():
             return []
         return [
             "resource limits (memory, cpus, pids) are NOT enforced: the sandbox runs without root and this "

@@ -9,7 +9,7 @@ import os
 from typing import Final
 
 from hivekeeper.errors import UnavailableError
-from hivekeeper.runtime.base import STREAM_LIMIT, LaunchSpec, Process, Runtime
+from hivekeeper.runtime.base import STREAM_LIMIT, LaunchSpec, Limits, Process, Runtime
 
 # name -> "module:Class"; imported on first use so a manager running only sandboxes never loads docker.
 _IMPLEMENTATIONS: Final = {
@@ -27,6 +27,11 @@ class ProcessRuntime:
 
     def unavailable_reason(self) -> str | None:
         return None
+
+    def caveats(self, limits: Limits) -> list[str]:
+        if limits == Limits():
+            return []
+        return ["resource limits (memory, cpus, pids) are NOT enforced: --runtime process does not isolate the server"]
 
     async def launch(self, spec: LaunchSpec) -> Process:
         return await asyncio.create_subprocess_exec(
