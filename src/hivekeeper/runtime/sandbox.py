@@ -29,7 +29,7 @@ from pathlib import Path
 
 from hivekeeper import paths
 from hivekeeper.errors import ConflictError, UnavailableError
-from hivekeeper.runtime.base import STREAM_LIMIT, LaunchSpec, Limits, Process, check_spec
+from hivekeeper.runtime.base import STREAM_LIMIT, DelegatingProcess, LaunchSpec, Limits, Process, check_spec
 from hivekeeper.runtime.cgroups import CgroupDriver, detect_host, join_script
 from hivekeeper.runtime.egress import EgressPolicy, EgressProxy, proxy_env
 from hivekeeper.runtime.netns import PROXY_HOST, PROXY_PORT, plant_listener_in_sandbox
@@ -52,7 +52,7 @@ _TOP_LEVEL = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
 
 
-class SandboxProcess:
+class SandboxProcess(DelegatingProcess):
     """The ``bwrap`` process, plus a handle on the sandbox's own init (pid 1 of its pid namespace).
 
     Killing bwrap alone is not enough: bubblewrap re-arms its die-with-parent signal after switching
@@ -60,8 +60,8 @@ class SandboxProcess:
     holding the pipes. Killing the namespace's init takes every process inside with it, whatever the
     timing; a pidfd makes sure the signal cannot reach a recycled pid."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self._process = process
+    def __init__(self, process: Process) -> None:
+        super().__init__(process)
         self._init_fd = -1
         self.sandbox_pid = 0
 
@@ -69,33 +69,10 @@ class SandboxProcess:
         self.sandbox_pid = sandbox_pid
         self._init_fd = os.pidfd_open(sandbox_pid)
 
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    @property
-    def stdin(self) -> asyncio.StreamWriter | None:
-        return self._process.stdin
-
-    @property
-    def stdout(self) -> asyncio.StreamReader | None:
-        return self._process.stdout
-
-    @property
-    def stderr(self) -> asyncio.StreamReader | None:
-        return self._process.stderr
-
-    @property
-    def returncode(self) -> int | None:
-        return self._process.returncode
-
     async def wait(self) -> int:
         code = await self._process.wait()
         self._release()
         return code
-
-    def terminate(self) -> None:
-        self._process.terminate()
 
     def kill(self) -> None:
         if self._init_fd >= 0:

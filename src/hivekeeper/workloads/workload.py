@@ -21,7 +21,16 @@ from typing import Any
 import uvicorn
 
 from hivekeeper.errors import ConflictError, HivekeeperError, ReadyTimeoutError
-from hivekeeper.runtime.base import OPEN_EGRESS, EgressRule, LaunchSpec, Limits, Mount, Process, Runtime
+from hivekeeper.runtime.base import (
+    OPEN_EGRESS,
+    DelegatingProcess,
+    EgressRule,
+    LaunchSpec,
+    Limits,
+    Mount,
+    Process,
+    Runtime,
+)
 from hivekeeper.runtime.mounts import interpreter_mounts
 from hivekeeper.transport.backend import Backend, Exchange
 from hivekeeper.transport.bridge import BridgeHandler
@@ -59,34 +68,14 @@ class Launchable:
     secret_values: tuple[str, ...] = ()  # redacted from logs and errors
 
 
-class _WatchedProcess:
+class _WatchedProcess(DelegatingProcess):
     """A runtime's process that reports its exit (code and uptime) to the instance, once."""
 
     def __init__(self, process: Process, on_exit: Callable[[int, float], None]) -> None:
-        self._process = process
+        super().__init__(process)
         self._on_exit = on_exit
         self._started = time.monotonic()
         self._reported = False
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    @property
-    def stdin(self) -> asyncio.StreamWriter | None:
-        return self._process.stdin
-
-    @property
-    def stdout(self) -> asyncio.StreamReader | None:
-        return self._process.stdout
-
-    @property
-    def stderr(self) -> asyncio.StreamReader | None:
-        return self._process.stderr
-
-    @property
-    def returncode(self) -> int | None:
-        return self._process.returncode
 
     async def wait(self) -> int:
         code = await self._process.wait()
@@ -94,12 +83,6 @@ class _WatchedProcess:
             self._reported = True
             self._on_exit(code, time.monotonic() - self._started)
         return code
-
-    def terminate(self) -> None:
-        self._process.terminate()
-
-    def kill(self) -> None:
-        self._process.kill()
 
 
 class _Instance:
