@@ -124,10 +124,13 @@ def plant_listener_in_sandbox(pid: int, port: int = PROXY_PORT) -> socket.socket
     """A listener on ``127.0.0.1:port`` inside the network namespace of process ``pid``, a bubblewrap
     sandbox started by this process, root or not.
 
-    The namespace belongs to a user namespace the sandbox created, which this process owns; setting
-    foot in it needs joining that user namespace first. The kernel refuses that to a multithreaded
-    process, so a forked child joins both, creates the socket and sends it back over a socket pair.
-    The child makes system calls only, then ``_exit``s: nothing other threads might hold is touched."""
+    The namespace belongs to a user namespace the sandbox created. Root holds every capability there
+    and enters it from a thread. Anyone else owns that user namespace but must join it first, which
+    the kernel refuses to a multithreaded process: a forked child joins both, creates the socket and
+    sends it back over a socket pair (the fork costs a few ms of CPU, root does without). The child
+    makes system calls only, then ``_exit``s: nothing other threads might hold is touched."""
+    if os.geteuid() == 0:
+        return plant_listener(f"/proc/{pid}/ns/net", port)
     net_ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         # The network namespace's owner, not /proc/PID/ns/user: bubblewrap nests a second user
