@@ -37,6 +37,9 @@ if [ ! -f "$stamp" ] && ! { [ "$profile" = serve ] && [ -f ".venv/.hivekeeper-te
   find .venv -maxdepth 1 -name ".hivekeeper-*" ! -name "*-$digest" -delete
   touch "$stamp"
 fi
+# An editable install leaves our own modules uncompiled, and where PYTHONDONTWRITEBYTECODE is set every
+# `hivekeeper` start would compile them again (~0.1 s); compileall skips what is already up to date.
+.venv/bin/python -m compileall -q src/hivekeeper >/dev/null
 
 if [ "$profile" = test ] && [ -f tests/tools/package.json ]; then
   npm_stamp=".tools/npm/.stamp-$(sha256sum tests/tools/package.json | cut -c1-16)"
