@@ -157,7 +157,7 @@ class Telemetry:
 
     async def __call__(self, call: Call, call_next: Handler) -> Result:
         if self.tracer is None:
-            return await self._measured(call, call_next)
+            return await observe(call, call_next, partial(self._finish, call, None, time.perf_counter()))
         meta = call.params.get("_meta")
         parent = extract(meta) if isinstance(meta, dict) else None
         target = call.target if call.method in ("tools/call", "prompts/get") else None
@@ -168,25 +168,27 @@ class Telemetry:
             carrier: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
             inject(carrier)  # the backend continues this trace (stdio and HTTP alike carry _meta)
             call.params = {**call.params, "_meta": carrier}
-            return await observe(call, partial(self._measured, call_next=call_next), partial(_mark_span, span, call))
+            return await observe(call, call_next, partial(self._finish, call, span, time.perf_counter()))
 
-    async def _measured(self, call: Call, call_next: Handler) -> Result:
-        if self.metrics is None:
-            return await call_next(call)
-        return await observe(call, call_next, partial(self._count, self.metrics, call, time.perf_counter()))
-
-    @staticmethod
-    def _count(metrics: Metrics, call: Call, started: float, outcome: Outcome, _result: Result | None) -> None:
-        backend = call.backend or ""
-        if outcome.code is not None:
-            metrics.errors.labels(call.method, backend, str(outcome.code)).inc()
-        metrics.requests.labels(call.method, backend, outcome.label).inc()
-        metrics.duration.labels(call.method, backend).observe(time.perf_counter() - started)
-        if call.method == "tools/call":
-            metrics.tool_calls.labels(call.target or "", backend, outcome.label).inc()
+    def _finish(self, call: Call, span: Span | None, started: float, outcome: Outcome, _result: Result | None) -> None:
+        """The call's one outcome, counted in the metrics and marked on its span."""
+        if self.metrics is not None:
+            _count(self.metrics, call, time.perf_counter() - started, outcome)
+        if span is not None:
+            _mark_span(span, call, outcome)
 
 
-def _mark_span(span: Span, call: Call, outcome: Outcome, _result: Result | None) -> None:
+def _count(metrics: Metrics, call: Call, seconds: float, outcome: Outcome) -> None:
+    backend = call.backend or ""
+    if outcome.code is not None:
+        metrics.errors.labels(call.method, backend, str(outcome.code)).inc()
+    metrics.requests.labels(call.method, backend, outcome.label).inc()
+    metrics.duration.labels(call.method, backend).observe(seconds)
+    if call.method == "tools/call":
+        metrics.tool_calls.labels(call.target or "", backend, outcome.label).inc()
+
+
+def _mark_span(span: Span, call: Call, outcome: Outcome) -> None:
     if call.backend:
         span.set_attribute("hivekeeper.backend", call.backend)
     if outcome.label == "tool_error":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -134,7 +135,7 @@ class SandboxRuntime:
         return None
 
     def caveats(self, limits: Limits) -> list[str]:
-        if limits == Limits() or os.geteuid() == 0 or self._cgroups_writable():
+        if limits == Limits() or os.geteuid() == 0 or self._cgroups_writable:
             return []
         return [
             "resource limits (memory, cpus, pids) are NOT enforced: the sandbox runs without root and this "
@@ -203,23 +204,21 @@ class SandboxRuntime:
             sandbox.process.kill()  # even when bwrap is gone: what it started may not be
             await sandbox.process.wait()
         await self.proxy.stop(name)
-        if os.geteuid() == 0 or self._cgroup_exists(name):
+        if self._cgroup_exists(name):
             await asyncio.to_thread(self.cgroups.remove, name)
         shutil.rmtree(self.state_root / name, ignore_errors=True)
 
     def _create_cgroup(self, spec: LaunchSpec) -> bool:
         """Whether the server runs in a cgroup of its own. Without root that needs a delegated hierarchy;
         lacking one, it runs unlimited (``caveats`` says so) rather than not at all."""
-        if os.geteuid() == 0:
-            self.cgroups.create(spec.name, spec.limits)
-            return True
-        try:
-            self.cgroups.create(spec.name, spec.limits)
-        except (OSError, UnavailableError):
+        if os.geteuid() != 0 and not self._cgroups_writable:
             return False
+        self.cgroups.create(spec.name, spec.limits)
         return True
 
+    @functools.cached_property
     def _cgroups_writable(self) -> bool:
+        """Probed once: delegation is set up before a manager starts, not while it runs."""
         probe = f"probe-{os.getpid()}"
         try:
             self.cgroups.create(probe, Limits())
