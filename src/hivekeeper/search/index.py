@@ -11,7 +11,8 @@ Retrieval fuses four signals, each cheap enough to run per request:
 
 Multi-step requests ("branch off main and open an MR") are also split into clauses; each clause is
 searched on its own and the rankings are interleaved, so a step that the whole request only hints
-at still gets a place in the top k.
+at still gets a place in the top k. Steps the request implies without stating them (a file to save
+to, a URL to read: ``steps.py``) add the one tool that best does each, if one clearly does.
 
 The index is updated per server (``update_server``) and searched concurrently: every update builds
 a new immutable snapshot and swaps it in, so searches never take a lock.
@@ -35,6 +36,7 @@ from hivekeeper.errors import ConfigError
 from hivekeeper.search.cache import EmbeddingCache, text_key
 from hivekeeper.search.embedding import Embedder, default_embedder
 from hivekeeper.search.lexical import BM25F
+from hivekeeper.search.steps import implied_steps
 from hivekeeper.search.text import (
     OPERATION_TOKENS,
     PACKAGING_WORDS,
@@ -73,6 +75,9 @@ class Tuning:
     # operation (list for a "show") earns half the match.
     operation_match: float = 0.03
     operation_mismatch: float = 0.03
+    # An implied step's best tool joins the results only if its embedding is this close to the
+    # step's words: tools made for the step score 0.8-0.9, the best of a catalogue without one ~0.55.
+    implied_step_floor: float = 0.7
 
 
 # For ``transformer_embedder()``: its contextual half separates related from unrelated tools more
@@ -329,9 +334,24 @@ class ToolIndex:
         clauses = _split_clauses(query)
         if len(clauses) > 1:
             rankings += [self._scores(snap, clause, mentioned) for clause in clauses]
+        implied = self._implied_tools(snap, query, allowed)
+        rankings += [_only(len(whole), i, float(whole[i])) for i in implied]
         order = _interleave(rankings, allowed, k, snap.function_ids)
         word_of = {stem: word for word in words(query) for stem in terms(word)}
-        return [self._hit(snap, i, float(whole[i]), word_of, mentioned) for i in order]
+        return [self._hit(snap, i, float(whole[i]), word_of, mentioned, implied.get(i)) for i in order]
+
+    def _implied_tools(self, snap: _Snapshot, query: str, allowed: npt.NDArray[np.bool_] | None) -> dict[int, str]:
+        """The best tool for each step the request implies (by position), where one clearly does it."""
+        out: dict[int, str] = {}
+        for step in implied_steps(query):
+            vector = self._embedder.embed([step])[0]
+            scores = self._scores(snap, step, set(), vector)
+            if allowed is not None:
+                scores = np.where(allowed, scores, -np.inf)
+            best = int(np.argmax(scores))
+            if np.isfinite(scores[best]) and float(snap.vectors[best] @ vector) >= self.tuning.implied_step_floor:
+                out.setdefault(best, step)
+        return out
 
     def _mentioned_servers(self, snap: _Snapshot, query: str) -> set[int]:
         out: set[int] = set()
@@ -339,15 +359,16 @@ class ToolIndex:
             out.update(snap.product_words.get(word, ()))
         return out
 
-    def _scores(self, snap: _Snapshot, text: str, mentioned: set[int]) -> FloatArray:
+    def _scores(self, snap: _Snapshot, text: str, mentioned: set[int], vector: FloatArray | None = None) -> FloatArray:
+        """Fused score of every tool for ``text``; ``vector`` is its embedding when already known."""
         tune = self.tuning
         lexical = snap.lexical.scores(query_terms(text))
         top = float(lexical.max())
         if top > 0:
             lexical = lexical / top
-        dense = (
-            snap.vectors @ self._embedder.embed([intent_text(text)])[0] if snap.vectors.size else np.zeros_like(lexical)
-        )
+        if vector is None and snap.vectors.size:
+            vector = self._embedder.embed([intent_text(text)])[0]
+        dense = snap.vectors @ vector if vector is not None else np.zeros_like(lexical)
         fused = tune.lexical * lexical + tune.dense * dense
         asked = request_operation(text)
         if asked is not None:
@@ -368,8 +389,11 @@ class ToolIndex:
         return -self.tuning.operation_mismatch
 
     @staticmethod
-    def _hit(snap: _Snapshot, i: int, score: float, word_of: dict[str, str], mentioned: set[int]) -> ToolHit:
-        """``word_of`` maps the request's search terms back to the words the user wrote."""
+    def _hit(
+        snap: _Snapshot, i: int, score: float, word_of: dict[str, str], mentioned: set[int], step: str | None
+    ) -> ToolHit:
+        """``word_of`` maps the request's search terms back to the words the user wrote; ``step`` is the
+        implied step the tool was picked for, if any."""
         server, name = snap.keys[i]
         why = [
             f"{label}: {', '.join(sorted({word_of[t] for t in matched}))}"
@@ -378,6 +402,8 @@ class ToolIndex:
         ]
         if int(snap.server_of[i]) in mentioned:
             why.append(f"request names {server}")
+        if step is not None:
+            why.append(f"implied step: {step}")
         if not why:
             why.append("similar meaning")
         return ToolHit(server=server, name=name, score=round(score, 4), tool=snap.tools[i], why=tuple(why))
@@ -392,6 +418,13 @@ def _field_terms(fields: ToolFields) -> dict[str, list[str]]:
         "parameters": terms_and_concepts(fields.parameters),
         "server": terms(fields.server),
     }
+
+
+def _only(size: int, i: int, score: float) -> FloatArray:
+    """A ranking holding one tool."""
+    out = np.full(size, -np.inf, dtype=np.float32)
+    out[i] = score
+    return out
 
 
 def _function_ids(keys: Sequence[tuple[str, str]]) -> npt.NDArray[np.int32]:

@@ -202,3 +202,10 @@ def argument_kinds(text: str) -> list[str]:
     for extension in _FILE_NAME.findall(text):
         found.update(dict.fromkeys(_EXTENSIONS.get(extension.lower(), "").split()))
     return list(found)
+
+
+def file_kind(path: str) -> str:
+    """What a file is, by its extension: "q3.xlsx" -> "spreadsheet file", anything else "file"."""
+    name = path.rsplit("/", 1)[-1]
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return _EXTENSIONS.get(extension) or "file"
