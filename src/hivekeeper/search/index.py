@@ -414,7 +414,7 @@ def _field_terms(fields: ToolFields) -> dict[str, list[str]]:
     return {
         "name": (name := terms(fields.name)) + operation_terms(name) + concept_terms(words(fields.name)),
         "title": terms_and_concepts(fields.title),
-        "description": terms_and_concepts(fields.description),
+        "description": terms_and_concepts(f"{fields.description} {fields.gloss}"),
         "parameters": terms_and_concepts(fields.parameters),
         "server": terms(fields.server),
     }

@@ -11,10 +11,11 @@ import Stemmer  # type: ignore[import-not-found]  # PyStemmer ships no type hint
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from hivekeeper.search import lexicon
+from hivekeeper.search.gloss import english_gloss
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _WORD = re.compile(r"[^\W_]+")
-_SENTENCE_END = re.compile(r"(?<=[.!?。])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?。])\s+|(?<=[。！？])")
 # Han, kana and hangul are written without spaces between words.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | frozenset(
@@ -330,6 +331,7 @@ class ToolFields:
     parameters: str
     server: str
     required: str = ""  # names of the first required parameters
+    gloss: str = ""  # English for a description written in Chinese
 
     def embedding_text(self) -> str:
         # A static model averages word vectors: the short, dense fields and the description's
@@ -338,6 +340,8 @@ class ToolFields:
         # The few required parameters are the exception: they say what the tool acts on, the way a
         # request does ("comments by author", "numbers by area code").
         lead = " ".join(_SENTENCE_END.split(self.description.strip())[:2])
+        if self.gloss:
+            lead = english_gloss(lead) or lead
         required = f" by {self.required}" if self.required else ""
         return f"{self.server}: {self.name} {self.title}. {lead}{required}".strip()
 
@@ -371,11 +375,13 @@ def tool_fields(server: str, server_text: str, tool: Mapping[str, Any]) -> ToolF
     name = str(tool.get("name", ""))
     annotations = tool.get("annotations") if isinstance(tool.get("annotations"), Mapping) else {}
     title = tool.get("title") or (annotations or {}).get("title") or ""
+    description = str(tool.get("description") or "")
     return ToolFields(
         name=f"{split_identifier(name)} {name}",
         title=str(title),
-        description=str(tool.get("description") or ""),
+        description=description,
         parameters=_schema_text(tool.get("inputSchema")),
         server=f"{split_identifier(server)} {server_text}".strip(),
         required=_required_text(tool.get("inputSchema")),
+        gloss=english_gloss(description) if _CJK.search(description) else "",
     )
