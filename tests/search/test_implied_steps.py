@@ -18,6 +18,8 @@ from hivekeeper.search.steps import implied_steps
         ("a page about AI history, saved at ~/site/ai.html", ["write file"]),
         ("what plans are on https://acme.com/pricing", ["fetch url web page"]),
         ("estimate what 9.5 g of gold is worth today", ["calculate arithmetic expression"]),
+        ("draft a comparison report in /root/notes/compare.md.", ["write file"]),
+        ("create a branch in ~/code/shop", []),  # making something in a folder, not a file
         ("write a unit test for the parser", []),  # nothing to save to
         ("store the order in the users table", []),
         ("read ~/data/q3.xlsx", []),  # a file to read is a stated step

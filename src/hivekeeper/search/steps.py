@@ -15,12 +15,14 @@ import re
 
 from hivekeeper.search import lexicon
 
-# "save it to /root/notes/x.md", "write the report into out.csv", "saved at ~/site/index.html":
-# a verb of keeping, then (within the same sentence) where: a path or a file name
+# "save it to /root/notes/x.md", "write the report into out.csv", "saved at ~/site/index.html": a verb
+# of keeping, then (within the same sentence) where: a path or a file name. A verb of making ("create a
+# report in /root/x.md") counts when the place is a file, not a folder ("create a branch in ~/repo").
+_PLACE = r"[^.;!?\n]{0,80}?\b(?:to|in|into|at|as|on)\s+(?:a\s+|the\s+)?[`'\"]?"
+_FILE = r"(?:~|\.{1,2})?/?(?:[\w.-]+/)*[\w-]+\.[A-Za-z]{2,5}\b"
 _DESTINATION = re.compile(
-    r"\b(?:save|saved|saving|write|writing|store|stored|export|exported|output|dump)\b"
-    r"[^.;!?\n]{0,80}?\b(?:to|in|into|at|as)\s+(?:a\s+|the\s+)?[`'\"]?"
-    r"((?:~|\.{1,2})?/[\w./-]+|[\w-]+\.[A-Za-z]{2,5}\b)",
+    rf"\b(?:save|saving|write|writing|written|store|export|output|dump)[sd]?\b{_PLACE}((?:~|\.{{1,2}})?/[\w./-]*[\w/]|{_FILE})"
+    rf"|\b(?:create|generate|make|produce|draft|compose|prepare)[sd]?\b{_PLACE}({_FILE})",
     re.IGNORECASE,
 )
 _URL = re.compile(r"\bhttps?://\S+|\bwww\.\S+\.\w+", re.IGNORECASE)
@@ -32,7 +34,7 @@ def implied_steps(text: str) -> list[str]:
     steps: list[str] = []
     destination = _DESTINATION.search(text)
     if destination is not None:
-        steps.append(f"write {lexicon.file_kind(destination.group(1))}")
+        steps.append(f"write {lexicon.file_kind(destination.group(1) or destination.group(2))}")
     if _URL.search(text):
         steps.append("fetch url web page")
     if _CALCULATION.search(text):
