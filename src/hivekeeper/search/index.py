@@ -132,6 +132,9 @@ class _Snapshot:
     # per tool: 1 + position of its operation in OPERATION_TOKENS, 0 for none
     operation_ids: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
     generation: int = 0
+    # implied step -> (fused score, cosine) of every tool; a step's words are fixed, so its scores only
+    # change with the snapshot. Filled on first use; a race computes the same arrays twice, harmlessly.
+    step_scores: dict[str, tuple[FloatArray, FloatArray]] = field(default_factory=dict)
 
 
 def tool_hash(server: str, description: str, tools: Any) -> str:
@@ -345,14 +348,20 @@ class ToolIndex:
         """The best tool for each step the request implies (by position), where one clearly does it."""
         out: dict[int, str] = {}
         for step in implied_steps(query):
-            vector = self._embedder.embed([step])[0]
-            scores = self._scores(snap, step, set(), vector)
+            scores, cosines = self._step_scores(snap, step)
             if allowed is not None:
                 scores = np.where(allowed, scores, -np.inf)
             best = int(np.argmax(scores))
-            if np.isfinite(scores[best]) and float(snap.vectors[best] @ vector) >= self.tuning.implied_step_floor:
+            if np.isfinite(scores[best]) and float(cosines[best]) >= self.tuning.implied_step_floor:
                 out.setdefault(best, step)
         return out
+
+    def _step_scores(self, snap: _Snapshot, step: str) -> tuple[FloatArray, FloatArray]:
+        known = snap.step_scores.get(step)
+        if known is None:
+            vector = self._embedder.embed([step])[0]
+            known = snap.step_scores[step] = (self._scores(snap, step, set(), vector), snap.vectors @ vector)
+        return known
 
     def _mentioned_servers(self, snap: _Snapshot, query: str) -> set[int]:
         out: set[int] = set()
