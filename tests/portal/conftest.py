@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import httpx
 import pytest
 import yaml
 
+from hivekeeper.workloads.control import ManagerClient
 from tests.conftest import ECHO_SERVER, REPO, free_port, wait_for_http
 
 TOKEN = "portal-test-token-0123456789"
@@ -55,17 +58,17 @@ def _stop_manager(env: dict[str, str]) -> None:
         os.kill(int(done.stdout.strip()), signal.SIGTERM)
 
 
-@pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
-    """One ``hivekeeper serve`` per test module (starting one costs seconds on a busy machine)."""
-    tmp_path = tmp_path_factory.mktemp("portal")
+@contextmanager
+def serving(tmp_path: Path, **registry: Any) -> Iterator[Portal]:
+    """``hivekeeper serve`` in its own home under ``tmp_path``, with a verified publish token and these
+    ``registry`` settings; stopped afterwards, with the workloads manager it started."""
     home = tmp_path / "home"
     audit_file = tmp_path / "audit.ndjson"
     config = tmp_path / "serve.yaml"
     config.write_text(
         yaml.safe_dump(
             {
-                "registry": {"publish_tokens": [{"token": TOKEN, "tier": "verified", "label": "ci"}]},
+                "registry": {"publish_tokens": [{"token": TOKEN, "tier": "verified", "label": "ci"}], **registry},
                 "portal": {"audit_file": str(audit_file)},
             }
         )
@@ -82,6 +85,61 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         process.terminate()
         process.wait(timeout=15)
         _stop_manager(env)
+
+
+def portal_manager(portal: Portal, monkeypatch: pytest.MonkeyPatch) -> ManagerClient:
+    """A client of the workloads manager the portal started, reached through the portal's home."""
+    monkeypatch.setenv("HIVEKEEPER_HOME", str(portal.home))
+    return ManagerClient()
+
+
+def repin(database: Path, name: str, digest: str) -> None:
+    """Change an entry's pinned sha256 behind the server's back (what a tampered registry looks like)."""
+    connection = sqlite3.connect(database)
+    with connection:
+        connection.execute(
+            "UPDATE server_versions SET server_json = json_set(server_json, '$.packages[0].fileSha256', ?) "
+            "WHERE name = ?",
+            (digest, name),
+        )
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+    """One ``hivekeeper serve`` per test module (starting one costs seconds on a busy machine)."""
+    with serving(tmp_path_factory.mktemp("portal")) as running:
+        yield running
+
+
+ECHO_TOOLS = [
+    {
+        "name": "echo",
+        "description": "Echo the given text back unchanged.",
+        "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+    },
+    {
+        "name": "add",
+        "description": "Add two integers and return their sum.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a", "b"],
+        },
+    },
+]
+
+
+def echo_entry(url: str, name: str = "io.github.hivekeeper-tests/echo") -> dict[str, Any]:
+    """A registry entry for the echo server (``echo_url``) as a remote."""
+    return {
+        "name": name,
+        "title": "Echo test server",
+        "description": "A real MCP server over Streamable HTTP with echo and add tools.",
+        "version": "1.0.0",
+        "remotes": [{"type": "streamable-http", "url": url}],
+        "_meta": {"dev.hivekeeper/server": {"tools": ECHO_TOOLS, "permissionProfile": {}}},
+    }
 
 
 @pytest.fixture(scope="module")

@@ -8,36 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
-from hivekeeper.gateway.audit import AuditConfig, AuditLog
-from tests.portal.conftest import Portal, screenshot
-
-ECHO_TOOLS = [
-    {
-        "name": "echo",
-        "description": "Echo the given text back unchanged.",
-        "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
-    },
-    {
-        "name": "add",
-        "description": "Add two integers and return their sum.",
-        "inputSchema": {
-            "type": "object",
-            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-            "required": ["a", "b"],
-        },
-    },
-]
-
-
-def echo_entry(url: str) -> dict[str, Any]:
-    return {
-        "name": "io.github.hivekeeper-tests/echo",
-        "title": "Echo test server",
-        "description": "A real MCP server over Streamable HTTP with echo and add tools.",
-        "version": "1.0.0",
-        "remotes": [{"type": "streamable-http", "url": url}],
-        "_meta": {"dev.hivekeeper/server": {"tools": ECHO_TOOLS, "permissionProfile": {}}},
-    }
+from hivekeeper.gateway.audit import AuditLog
+from hivekeeper.gateway.config import AuditConfig
+from hivekeeper.policy.profiles import load_profile
+from tests.portal.conftest import Portal, echo_entry, screenshot
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +109,11 @@ def test_findings_secrets_and_command_for_a_risky_entry(portal: Portal, page: An
     assert "community" not in page.locator(".meta").first.inner_text()  # published with a verified token
     env_row = page.locator("#env tbody tr").first.inner_text()
     assert "NOTES_TOKEN" in env_row and "secret" in env_row
+    # Before anything runs, the run form says what the run will warn about, in the manager's words.
+    assert page.locator("#launch-warnings p").all_inner_texts() == [
+        f"warning: {load_profile('network').warning}; asked for by the registry entry io.github.shady/notes@0.1.0 "
+        "(override it with --profile)"
+    ]
 
     page.click("#run-form button[value=command]")  # required secret missing: a field-named error
     assert "required: NOTES_TOKEN" in page.locator("#run-error").inner_text()
@@ -145,6 +124,7 @@ def test_findings_secrets_and_command_for_a_risky_entry(portal: Portal, page: An
     assert command == (
         "hivekeeper run io.github.shady/notes@0.1.0 --name notes --profile none --secret notes-token,target=NOTES_TOKEN"
     )
+    assert page.locator("#launch-warnings").count() == 0  # the narrower profile chosen: nothing to warn about
     screenshot(page, "06-findings-and-command")
 
 

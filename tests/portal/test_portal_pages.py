@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from hivekeeper.errors import ConfigError
+from hivekeeper.policy.profiles import load_profile
 from hivekeeper.portal import PortalSettings, build_portal_routes
 from hivekeeper.portal.launch import plan, run_command, workload_spec
 from hivekeeper.registry import RegistrySettings, open_registry
@@ -94,7 +96,9 @@ def test_fetch_defaults_to_the_network_profile_it_declares() -> None:
     )
 
 
-def test_run_posts_the_spec_to_the_workloads_manager(setup: tuple[TestClient, RecordingWorkloads]) -> None:
+def test_run_posts_the_spec_to_the_workloads_manager(
+    setup: tuple[TestClient, RecordingWorkloads], tmp_path: Path
+) -> None:
     client, workloads = setup
     response = client.post(
         "/portal/servers/io.modelcontextprotocol/memory/run",
@@ -110,6 +114,7 @@ def test_run_posts_the_spec_to_the_workloads_manager(setup: tuple[TestClient, Re
             "args": [],
             "runtime": "sandbox",
             "env": {"MEMORY_FILE_PATH": "/tmp/memory.jsonl"},
+            "registry_database": f"sqlite:///{tmp_path / 'r.db'}",  # the manager resolves the entry there
         }
     ]
     page = client.get("/portal/workloads?started=mem").text
@@ -163,3 +168,22 @@ def test_server_page_shows_what_the_entry_needs(setup: tuple[TestClient, Recordi
     assert 'id="provenance"' in page
     catalogue = client.get("/", params={"q": "time", "tier": "official"}).text
     assert "io.modelcontextprotocol/time" in catalogue and "io.modelcontextprotocol/git" not in catalogue
+
+
+def test_the_run_form_shows_the_warnings_of_the_run_before_it(
+    setup: tuple[TestClient, RecordingWorkloads], hivekeeper_home: Path
+) -> None:
+    """The manager's own resolution and words, from the portal's database (this machine's registry is empty)."""
+    client, workloads = setup
+    expected = (
+        f"{load_profile('network').warning}; asked for by the registry entry {FETCH}@2026.10.24 "
+        "(override it with --profile)"
+    )
+    page = client.get(f"/portal/servers/{FETCH}").text
+    assert '<div role="note" class="warnings" id="launch-warnings"' in page
+    assert f"<strong>warning:</strong> {escape(expected)}</p>" in page
+    # The form as posted: the user's narrower profile has nothing to warn about.
+    shown = client.post(f"/portal/servers/{FETCH}/run", data={"profile": "none", "mode": "command"}).text
+    assert 'id="run-command"' in shown and 'id="launch-warnings"' not in shown
+    assert 'id="launch-warnings"' not in client.get(f"/portal/servers/{GIT}").text
+    assert workloads.specs == [] and not (hivekeeper_home / "data").exists()

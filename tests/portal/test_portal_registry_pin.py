@@ -1,6 +1,6 @@
 """A server started from the portal is a registry workload like ``hivekeeper run NAME``: it records the entry,
 runs only the artifact the entry pins, is refused at the next start once that artifact or pin changes, and
-its open-network warning is on the page in the CLI's words.
+its open-network warning is on the page in the CLI's words, on the run form before it runs and after.
 
 Real ``hivekeeper serve``, real headless Chromium, the real manager the portal starts, a real install of
 the starter ``time`` entry's pinned PyPI wheel (re-published asking for open network, as ``fetch`` does).
@@ -11,9 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +19,7 @@ import pytest
 from hivekeeper.policy.profiles import load_profile
 from hivekeeper.registry.curation import PUBLISHER_META
 from hivekeeper.registry.starter import starter_entries
-from hivekeeper.workloads.control import ManagerClient
-from tests.portal.conftest import Portal, screenshot
+from tests.portal.conftest import Portal, portal_manager, repin, screenshot
 from tests.workloads.workload_helpers import mcp_call
 
 NETWORKED = "io.github.hivekeeper-tests/time-networked"
@@ -39,12 +36,6 @@ def networked_time(portal: Portal) -> dict[str, Any]:
     return entry
 
 
-def _manager(portal: Portal, monkeypatch: pytest.MonkeyPatch) -> ManagerClient:
-    """The manager the portal started, reached through the portal's home."""
-    monkeypatch.setenv("HIVEKEEPER_HOME", str(portal.home))
-    return ManagerClient()
-
-
 def _run_from_portal(page: Any, portal: Portal, name: str) -> None:
     page.goto(f"{portal.url}/portal/servers/{NETWORKED}")
     page.fill("#name", name)
@@ -55,18 +46,6 @@ def _act(page: Any, name: str, action: str) -> None:
     page.locator(f"tr[data-workload={name}]").get_by_role("button", name=f"{action} {name}").click()
 
 
-def _repin(database: Path, digest: str) -> None:
-    """Change the entry's pinned sha256 behind the server's back (what a tampered registry looks like)."""
-    connection = sqlite3.connect(database)
-    with connection:
-        connection.execute(
-            "UPDATE server_versions SET server_json = json_set(server_json, '$.packages[0].fileSha256', ?) "
-            "WHERE name = ?",
-            (digest, NETWORKED),
-        )
-    connection.close()
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_portal_run_is_pinned_to_its_entry_and_warned_about(
@@ -74,21 +53,23 @@ def test_a_portal_run_is_pinned_to_its_entry_and_warned_about(
 ) -> None:
     reference = f"{NETWORKED}@{networked_time['version']}"
     pinned = networked_time["packages"][0]
-    manager = _manager(portal, monkeypatch)
+    manager = portal_manager(portal, monkeypatch)
+    open_network = load_profile("network").warning
+    expected = f"{open_network}; asked for by the registry entry {reference} (override it with --profile)"
 
-    # What the portal will do is what the CLI does with the entry's name.
+    # What the portal will do is what the CLI does with the entry's name, and it says so before it runs.
     page.goto(f"{portal.url}/portal/servers/{NETWORKED}")
     assert reference in page.locator("#run-source").inner_text()
+    assert page.locator("#launch-warnings p").all_inner_texts() == [f"warning: {expected}"]
     page.fill("#name", "time-portal")
     page.click("#run-form button[value=command]")
     assert page.locator("#run-command").inner_text() == f"hivekeeper run {reference} --name time-portal"
+    assert page.locator("#launch-warnings").is_visible()
 
     page.click("#run-button")
     page.wait_for_url(re.compile(r"/portal/workloads\?started=time-portal&run="), timeout=INSTALL_TIMEOUT_MS)
     warnings = page.locator("#run-warnings")
     assert warnings.is_visible() and warnings.get_attribute("role") == "alert"
-    open_network = load_profile("network").warning
-    expected = f"{open_network}; asked for by the registry entry {reference} (override it with --profile)"
     assert warnings.locator("p").all_inner_texts() == [f"warning: {expected}"]
     row = page.locator("tr[data-workload=time-portal]")
     assert row.locator(".status").inner_text() == "running"
@@ -117,7 +98,7 @@ def test_a_portal_run_is_pinned_to_its_entry_and_warned_about(
     marker.write_text(json.dumps(installed))
 
     # The registry re-pins the entry: the same refusal, at start and restart alike, and nothing runs.
-    _repin(portal.home / "data" / "registry.db", WRONG_DIGEST)
+    repin(portal.home / "data" / "registry.db", NETWORKED, WRONG_DIGEST)
     page.goto(f"{portal.url}/portal/workloads")
     _act(page, "time-portal", "start")
     refusal = page.locator("[role=alert]").inner_text()
@@ -133,5 +114,5 @@ def test_a_portal_run_is_pinned_to_its_entry_and_warned_about(
     assert f"does not match the pinned mcp-server-time={WRONG_DIGEST}" in page.locator("#run-error").inner_text()
     assert [w["name"] for w in manager.call("list")] == ["time-portal"]
 
-    _repin(portal.home / "data" / "registry.db", pinned["fileSha256"])
+    repin(portal.home / "data" / "registry.db", NETWORKED, pinned["fileSha256"])
     manager.call("rm", name="time-portal")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hivekeeper.registry import RegistrySettings, open_registry
+from hivekeeper.registry import RegistrySettings, RegistryStore, open_registry
 from hivekeeper.registry.resolve import registry_resolver
 from tests.registry.conftest import server_json
 
@@ -27,3 +27,15 @@ def test_registry_names_resolve_to_pinned_sources(hivekeeper_home: Path) -> None
     assert registry_resolver("io.github.acme/weather@1.0.0").source == "uvx://acme-weather-mcp@1.0.0"
     assert registry_resolver("io.github.acme/unknown") is None
     assert registry_resolver("python3") is None
+
+
+def test_a_named_database_is_resolved_in_as_it_is(hivekeeper_home: Path, tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'portal.db'}"
+    store = RegistryStore.open(database)
+    store.publish(server_json(name="io.github.acme/weather", version="1.0.0"))
+    store.close()
+
+    assert registry_resolver("io.github.acme/weather", database).source == "uvx://acme-weather-mcp@1.0.0"
+    assert registry_resolver("io.github.acme/weather") is None  # not in this machine's registry
+    assert registry_resolver("io.modelcontextprotocol/time", database) is None  # no starter catalogue added to it
+    assert registry_resolver("io.modelcontextprotocol/time") is not None

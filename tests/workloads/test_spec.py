@@ -3,9 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from hivekeeper.config import validate_document
 from hivekeeper.errors import ConfigError, NotFoundError
+from hivekeeper.registry.db import without_password
 from hivekeeper.runtime.base import EgressRule, Limits
 from hivekeeper.workloads import RegistryMatch, register_resolver, sources
 from hivekeeper.workloads.manager import default_name
@@ -110,7 +112,7 @@ def test_default_names() -> None:
 
 
 def test_registry_resolver_hook() -> None:
-    def resolver(name: str) -> RegistryMatch | None:
+    def resolver(name: str, database: str | None) -> RegistryMatch | None:
         match = RegistryMatch(source="uvx://mcp-server-time", args=("--local-timezone", "UTC"))
         return match if name == "time" else None
 
@@ -123,3 +125,14 @@ def test_registry_resolver_hook() -> None:
         unregister()
     assert sources.resolve_registry_name("time") is None
     assert isinstance(sources.unknown_source("x"), NotFoundError)
+
+
+def test_a_registry_database_is_never_stored_with_its_password() -> None:
+    with pytest.raises(ValidationError, match="must not carry a password"):
+        WorkloadSpec(name="web", source="uvx://x", registry_database="postgresql+psycopg://hk:secret@db/registry")
+    assert WorkloadSpec(name="web", source="uvx://x", registry_database="postgresql+psycopg://hk@db/registry")
+    assert (
+        without_password("postgresql+psycopg://hk:secret@db:5432/registry")
+        == "postgresql+psycopg://hk@db:5432/registry"
+    )
+    assert without_password("sqlite:////srv/registry.db") == "sqlite:////srv/registry.db"

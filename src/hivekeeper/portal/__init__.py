@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 from hivekeeper.portal.app import Portal, PortalServices
 from hivekeeper.portal.services import Workloads, default_tool_search, default_workloads
 from hivekeeper.registry import Registry
+from hivekeeper.registry.db import without_password
 
 
 class PortalSettings(BaseModel):
@@ -33,6 +34,7 @@ def build_portal_routes(
     settings = settings or PortalSettings()
     services = PortalServices(
         store=registry.store,
+        registry_database=without_password(registry.database_url),
         workloads=workloads if workloads is not None else (default_workloads() if settings.workloads else None),
         tool_search=default_tool_search(registry.store) if settings.tool_search else None,
         audit_file=settings.audit_file,

@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from hivekeeper import __version__
 from hivekeeper.errors import HivekeeperError, NotFoundError
-from hivekeeper.portal.launch import plan, run_command, workload_spec
+from hivekeeper.portal.launch import launch_warnings, plan, run_command, workload_spec
 from hivekeeper.portal.services import ToolSearch, Workloads, audit_events
 from hivekeeper.registry.curation import CURATION_META, OFFICIAL_META, TrustTier
 from hivekeeper.registry.store import Entry, RegistryStore
@@ -36,6 +36,7 @@ _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 @dataclass
 class PortalServices:
     store: RegistryStore
+    registry_database: str  # the store's URL: the manager resolves the entries the portal starts there
     workloads: Workloads | None
     tool_search: ToolSearch | None
     audit_file: Path | None
@@ -164,6 +165,7 @@ class Portal:
             run_plan, run_error = plan(response), None
         except HivekeeperError as exc:
             run_plan, run_error = None, exc.message
+        warnings = [] if run_plan is None else await run_in_threadpool(self._launch_warnings, response, form or {})
         versions = await run_in_threadpool(self.services.store.versions, entry.name)
         findings = sorted(entry.findings, key=lambda f: (_SEVERITY_ORDER.get(f.get("severity", ""), 9), f["location"]))
         curation = response["_meta"][CURATION_META]
@@ -182,8 +184,15 @@ class Portal:
             error=error,
             command=command,
             form=form or {},
+            launch_warnings=warnings,
             can_run=self.services.workloads is not None,
         )
+
+    def _launch_warnings(self, response: Mapping[str, Any], form: Mapping[str, str]) -> list[str]:
+        try:
+            return launch_warnings(response, form, registry_database=self.services.registry_database)
+        except HivekeeperError:
+            return []  # the form as given would not run (the run, or the command, says why): no warning yet
 
     async def run(self, request: Request) -> Response:
         if not _same_origin(request):
@@ -194,7 +203,7 @@ class Portal:
             return self._page("error.html", status=404, title="Not found", message=exc.message)
         form = {key: str(value) for key, value in (await request.form()).items()}
         try:
-            spec = workload_spec(entry.to_response(), form)
+            spec = workload_spec(entry.to_response(), form, registry_database=self.services.registry_database)
         except HivekeeperError as exc:
             return await self._server_view(entry, status=422, error=exc.message, form=form)
         command = run_command(spec)

@@ -4,6 +4,7 @@ One function builds the spec; the command line is rendered from that same spec, 
 runs and what it tells you to type can never drift apart. The spec names the entry (``NAME@VERSION``),
 not its package: the manager resolves it exactly as it resolves ``hivekeeper run NAME@VERSION``, so the
 workload records the entry and its pinned artifact is verified at every start, whichever front started it.
+The portal's spec also names the registry database it shows, so that the manager resolves the entry there.
 """
 
 from __future__ import annotations
@@ -14,9 +15,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hivekeeper.config import validate_document
 from hivekeeper.errors import ConfigError
 from hivekeeper.registry.curation import CURATION_META
-from hivekeeper.registry.resolve import argument_words, entry_reference, network_access, runnable_source
+from hivekeeper.registry.resolve import (
+    argument_words,
+    entry_reference,
+    network_access,
+    registry_resolver,
+    runnable_source,
+)
+from hivekeeper.workloads.manager import resolve_spec
+from hivekeeper.workloads.spec import WorkloadSpec
 
 _NAME_CHARS = re.compile(r"[^a-z0-9-]+")
 
@@ -92,12 +102,15 @@ def workload_name(server_name: str) -> str:
     return (base or "server")[:40]
 
 
-def workload_spec(response: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any]:
+def workload_spec(
+    response: Mapping[str, Any], form: Mapping[str, str], *, registry_database: str | None = None
+) -> dict[str, Any]:
     """The ``WorkloadSpec`` document for this entry with the user's form values; field-named errors.
 
     Only the user's choices go in: the entry's fixed arguments, default environment, profile and allowlist
     are the manager's to add when it resolves the reference, as for ``hivekeeper run NAME@VERSION``. So
     the user's arguments follow the fixed ones, exactly where ``hivekeeper run NAME -- ARGS`` puts them.
+    ``registry_database`` is the registry the manager resolves the reference in (unset: this machine's).
     """
     run_plan = plan(response)
     package = next(iter(response["server"].get("packages") or []), None)
@@ -122,6 +135,27 @@ def workload_spec(response: Mapping[str, Any], form: Mapping[str, str]) -> dict[
         for key, value in values.items()
         if key.startswith("secret-") and value
     ]
+    spec = {**_how_it_runs(response, run_plan, form, registry_database), "args": args}
+    if env:
+        spec["env"] = env
+    if secrets:
+        spec["secrets"] = secrets
+    return spec
+
+
+def launch_warnings(response: Mapping[str, Any], form: Mapping[str, str], *, registry_database: str) -> list[str]:
+    """What the manager will warn about when it runs this form's workload, known before it starts: the
+    manager's own resolution of the entry and its own words (the runtime's caveats come with the run)."""
+    how = _how_it_runs(response, plan(response), form, registry_database)
+    _, warnings = resolve_spec(validate_document(how, WorkloadSpec, "workload"), registry_resolver)
+    return warnings
+
+
+def _how_it_runs(
+    response: Mapping[str, Any], run_plan: RunPlan, form: Mapping[str, str], registry_database: str | None
+) -> dict[str, Any]:
+    """The spec without arguments, env or secrets (no warning depends on them): name, entry, runtime, and the
+    profile when the user chose another; field-named errors."""
     profile = form.get("profile") or run_plan.default_profile
     if profile not in ("none", "network"):
         raise ConfigError(f"profile: unknown permission profile {profile!r} (none or network)")
@@ -131,22 +165,20 @@ def workload_spec(response: Mapping[str, Any], form: Mapping[str, str]) -> dict[
     spec: dict[str, Any] = {
         "name": (form.get("name") or workload_name(response["server"]["name"])).strip(),
         "source": run_plan.reference,
-        "args": args,
         "runtime": runtime,
     }
     # Left out, the entry's own profile applies, with its allowlist, and a warning about it names the entry;
     # a different choice is the user's, as --profile is, and replaces both.
     if profile != run_plan.default_profile:
         spec["profile"] = profile
-    if env:
-        spec["env"] = env
-    if secrets:
-        spec["secrets"] = secrets
+    if registry_database:
+        spec["registry_database"] = registry_database
     return spec
 
 
 def run_command(spec: Mapping[str, Any]) -> str:
-    """The ``hivekeeper run`` command line that creates the same workload as ``spec``."""
+    """The ``hivekeeper run`` command line that creates the same workload as ``spec`` (typed on a machine whose
+    registry is the one the spec names)."""
     words = ["hivekeeper", "run", spec["source"], "--name", spec["name"]]
     if spec.get("runtime", "sandbox") != "sandbox":
         words += ["--runtime", spec["runtime"]]
@@ -161,4 +193,4 @@ def run_command(spec: Mapping[str, Any]) -> str:
     return shlex.join(words)
 
 
-__all__ = ["FormField", "RunPlan", "plan", "run_command", "workload_name", "workload_spec"]
+__all__ = ["FormField", "RunPlan", "launch_warnings", "plan", "run_command", "workload_name", "workload_spec"]

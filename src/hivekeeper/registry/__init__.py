@@ -26,20 +26,22 @@ from hivekeeper.registry.validation import ServerJsonError, validate_server_json
 
 @dataclass(frozen=True, slots=True)
 class Registry:
-    """An open registry: its store, its settings and its HTTP API routes."""
+    """An open registry: its store, its settings, its HTTP API routes and the database URL it opened."""
 
     store: RegistryStore
     settings: RegistrySettings
     api: RegistryApi
+    database_url: str  # the configured one, else this machine's default
 
 
 def open_registry(settings: RegistrySettings | None = None) -> Registry:
     """Connect, migrate, and fill an empty database with the starter catalogue (unless disabled)."""
     settings = settings or RegistrySettings()
-    store = RegistryStore.open(settings.database_url or default_database_url())
+    database_url = settings.database_url or default_database_url()
+    store = RegistryStore.open(database_url)
     if settings.starter_catalogue:
         load_starter_catalogue(store)
-    return Registry(store, settings, RegistryApi(store, settings))
+    return Registry(store, settings, RegistryApi(store, settings), database_url)
 
 
 def build_registry_app(database_url: str | None = None, settings: RegistrySettings | None = None) -> Starlette:

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import JSON, Boolean, DateTime, Engine, Index, Integer, String, Text, UniqueConstraint, create_engine
 from sqlalchemy import event as sa_event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -63,6 +63,12 @@ DATABASE_URL_VARIABLE = "HIVEKEEPER_REGISTRY_DATABASE_URL"
 def default_database_url() -> str:
     """The URL when none is configured: the environment's (a secret, e.g. in a Kubernetes pod), else SQLite."""
     return os.environ.get(DATABASE_URL_VARIABLE) or f"sqlite:///{paths.ensure(paths.data_dir()) / 'registry.db'}"
+
+
+def without_password(url: str) -> str:
+    """``url`` with any password removed: for URLs that get stored (libpq then reads PGPASSWORD or ~/.pgpass)."""
+    parsed = make_url(url)
+    return parsed._replace(password=None).render_as_string(hide_password=False) if parsed.password else url
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: ConnectionPoolEntry) -> None:

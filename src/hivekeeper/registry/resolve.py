@@ -1,7 +1,8 @@
 """Registry names as workload sources: ``hivekeeper run io.modelcontextprotocol/time`` → a pinned package.
 
 The workloads manager asks resolvers registered with ``hivekeeper.workloads.register_resolver``;
-:func:`registry_resolver` answers from this machine's registry database.
+:func:`registry_resolver` answers from the registry database a workload names (the portal names the one it
+shows), else from this machine's.
 """
 
 from __future__ import annotations
@@ -9,12 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hivekeeper.errors import ConfigError, NotFoundError
 from hivekeeper.registry.curation import CURATION_META
 from hivekeeper.runtime.base import EgressRule
 from hivekeeper.runtime.egress import format_allow, parse_allow
+
+if TYPE_CHECKING:
+    from hivekeeper.registry.store import Entry
 
 _TEMPLATE = re.compile(r"\{[^}]*\}")
 _REGISTRY_NAME = re.compile(r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+(@[^@/\s]+)?$")
@@ -113,21 +117,34 @@ def argument_words(argument: Mapping[str, Any], value: str) -> list[str]:
     return [str(argument["name"]), value] if argument.get("type") == "named" else [value]
 
 
-def registry_resolver(text: str) -> Any:
-    """A ``hivekeeper.workloads`` resolver: ``NAME[@VERSION]`` of the local registry → ``RegistryMatch``."""
-    if not _REGISTRY_NAME.match(text):
-        return None
-    from hivekeeper.registry import RegistrySettings, open_registry
-    from hivekeeper.workloads import RegistryMatch
+def registry_entry(reference: str, database: str | None = None) -> Entry:
+    """The entry ``NAME[@VERSION]`` (latest when no version) of the registry at ``database``; NotFoundError.
 
-    name, _, version = text.partition("@")
-    store = open_registry(RegistrySettings()).store
+    Without a database, this machine's registry (``HIVEKEEPER_REGISTRY_DATABASE_URL``, else the data folder's
+    SQLite file), filled with the starter catalogue when empty, as ``hivekeeper run`` has always found it. A
+    named database gets no starter catalogue: what it holds is up to whoever configured it (a portal).
+    """
+    from hivekeeper.registry import RegistrySettings, RegistryStore, open_registry
+
+    name, _, version = reference.partition("@")
+    store = RegistryStore.open(database) if database else open_registry(RegistrySettings()).store
     try:
-        entry = store.get(name, version or "latest")
-    except NotFoundError:
-        return None
+        return store.get(name, version or "latest")
     finally:
         store.close()
+
+
+def registry_resolver(text: str, database: str | None = None) -> Any:
+    """A ``hivekeeper.workloads`` resolver: ``NAME[@VERSION]`` of the registry at ``database`` (None: this
+    machine's) → ``RegistryMatch``."""
+    if not _REGISTRY_NAME.match(text):
+        return None
+    from hivekeeper.workloads import RegistryMatch
+
+    try:
+        entry = registry_entry(text, database)
+    except NotFoundError:
+        return None
     source, _, package = runnable_source(entry.server)
     fixed_args = [
         word
@@ -156,6 +173,7 @@ __all__ = [
     "entry_reference",
     "network_access",
     "profile_name",
+    "registry_entry",
     "registry_resolver",
     "runnable_source",
 ]

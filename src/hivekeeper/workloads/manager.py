@@ -61,8 +61,7 @@ class Manager:
                 spec = spec.model_copy(update={"name": self._free_name(spec.name)})
             if spec.name in self.workloads:
                 raise ConflictError(f"workload {spec.name!r} already exists (hivekeeper rm {spec.name}, or --name)")
-            profile_chosen_by_user = spec.profile is not None
-            spec = self._resolve_registry(spec)
+            spec, warnings = resolve_spec(spec)
             record = WorkloadRecord(spec=spec, port=spec.port or 0)
             workload = self._workload(record)
             self.workloads[spec.name] = workload
@@ -76,7 +75,6 @@ class Manager:
             if sources.source_kind(spec.source, spec.runtime) in ("uvx", "npx"):
                 sources.remove_package_cache(spec.name)
             raise
-        warnings = run_warnings(spec, registry_chose=not profile_chosen_by_user)
         if launchable.url is None:  # a remote runs nothing here: nothing to limit
             warnings += workload.runtime.caveats(launchable.limits)
         return {**workload.record.summary(), "warnings": warnings}
@@ -200,30 +198,6 @@ class Manager:
             return base
         return next(f"{base}-{n}" for n in range(2, 1000) if f"{base}-{n}" not in self.workloads)
 
-    def _resolve_registry(self, spec: WorkloadSpec) -> WorkloadSpec:
-        kind = sources.source_kind(spec.source, spec.runtime)
-        if kind not in ("command", "image") or spec.source.startswith("/"):
-            return spec
-        # Under docker/podman a name is asked of the registry first too, so that an entry that ships an image
-        # (the portal starts those with --runtime docker) runs its pinned digest; anything else is an image.
-        match = sources.resolve_registry_name(spec.source)
-        if match is None and kind == "image":
-            return spec
-        if match is None:
-            raise sources.unknown_source(spec.source)
-        # The entry's allowlist belongs to the profile it asks for: a --profile of the user's replaces both.
-        entry_hosts = list(match.allow_hosts) if spec.profile is None else []
-        return spec.model_copy(
-            update={
-                "source": match.source,
-                "registry": pinning.pinned_reference(spec.source),
-                "args": [*match.args, *spec.args],
-                "env": {**match.env, **spec.env},
-                "profile": spec.profile or match.profile,
-                "allow_hosts": list(dict.fromkeys([*entry_hosts, *spec.allow_hosts])),
-            }
-        )
-
     async def _launchable(self, spec: WorkloadSpec) -> Launchable:
         """Resolve what a start needs, failing before anything runs: secrets, profile, package, command."""
         secret_env = self.secrets.resolve(spec.secret_refs())
@@ -238,18 +212,57 @@ class Manager:
             return Launchable(command=(), env={}, mounts=(), egress=None, limits=limits, url=spec.source)
         if kind == "image":
             if spec.registry:
-                _check_image_pin(spec.registry, spec.source)
+                _check_image_pin(spec.registry, spec.source, spec.registry_database)
             command: tuple[str, ...] = tuple(spec.args)
             return Launchable(command, env, mounts, egress, limits, image=spec.source, secret_values=hidden)
         if kind in ("uvx", "npx"):
             package, _ = sources.split_package(spec.source)
-            verify = await asyncio.to_thread(pinning.artifact_check, spec.registry, package) if spec.registry else None
+            verify = (
+                await asyncio.to_thread(pinning.artifact_check, spec.registry, package, spec.registry_database)
+                if spec.registry
+                else None
+            )
             prepared = await sources.prepare_package(spec.name, spec.source, spec.args, verify=verify)
             return Launchable(prepared.command, env, [*mounts, *prepared.mounts], egress, limits, secret_values=hidden)
         if not Path(spec.source).is_file():
             raise sources.unknown_source(spec.source)
         command = (spec.source, *spec.args)
         return Launchable(command, env, [*python_mounts(command), *mounts], egress, limits, secret_values=hidden)
+
+
+def resolve_spec(
+    spec: WorkloadSpec, resolve: sources.Resolver = sources.resolve_registry_name
+) -> tuple[WorkloadSpec, list[str]]:
+    """``spec`` as it runs (a registry name replaced by its entry's source, arguments, env and profile, from the
+    registry the spec names) and the warnings about how it runs: what ``run`` answers, and what the portal's
+    run form shows before anything starts. ``resolve`` asks the registry (the resolvers registered here)."""
+    resolved = _resolve_registry(spec, resolve)
+    return resolved, run_warnings(resolved, registry_chose=spec.profile is None)
+
+
+def _resolve_registry(spec: WorkloadSpec, resolve: sources.Resolver) -> WorkloadSpec:
+    kind = sources.source_kind(spec.source, spec.runtime)
+    if kind not in ("command", "image") or spec.source.startswith("/"):
+        return spec
+    # Under docker/podman a name is asked of the registry first too, so that an entry that ships an image
+    # (the portal starts those with --runtime docker) runs its pinned digest; anything else is an image.
+    match = resolve(spec.source, spec.registry_database)
+    if match is None and kind == "image":
+        return spec
+    if match is None:
+        raise sources.unknown_source(spec.source)
+    # The entry's allowlist belongs to the profile it asks for: a --profile of the user's replaces both.
+    entry_hosts = list(match.allow_hosts) if spec.profile is None else []
+    return spec.model_copy(
+        update={
+            "source": match.source,
+            "registry": pinning.pinned_reference(spec.source, spec.registry_database),
+            "args": [*match.args, *spec.args],
+            "env": {**match.env, **spec.env},
+            "profile": spec.profile or match.profile,
+            "allow_hosts": list(dict.fromkeys([*entry_hosts, *spec.allow_hosts])),
+        }
+    )
 
 
 def run_warnings(spec: WorkloadSpec, *, registry_chose: bool) -> list[str]:
@@ -283,13 +296,13 @@ def default_name(source: str, args: list[str]) -> str:
     return name or "server"
 
 
-def _check_image_pin(reference: str, image: str) -> None:
+def _check_image_pin(reference: str, image: str, database: str | None) -> None:
     """An image from the registry runs by the digest its entry pins; the engine pulls by digest, so the
     content it runs is the content that digest names."""
     repository, _, digest = image.partition("@")
     if not digest:
         raise DeniedError(f"{reference}: image {image} is not pinned by digest; refusing an unverifiable artifact")
-    pinning.artifact_check(reference, repository)(digest.removeprefix("sha256:"))
+    pinning.artifact_check(reference, repository, database)(digest.removeprefix("sha256:"))
 
 
 def _sync_clients() -> None:

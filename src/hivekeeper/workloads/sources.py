@@ -45,7 +45,8 @@ class RegistryMatch:
     allow_hosts: Sequence[str] = ()  # the entry's outbound allowlist (``--allow-host`` rules), part of its profile
 
 
-Resolver = Callable[[str], RegistryMatch | None]
+Resolver = Callable[[str, str | None], RegistryMatch | None]
+"""Called with a SOURCE and the registry database to look it up in (None: this machine's registry)."""
 _resolvers: list[Resolver] = []
 
 
@@ -56,9 +57,9 @@ def register_resolver(resolver: Resolver) -> Callable[[], None]:
     return lambda: _resolvers.remove(resolver) if resolver in _resolvers else None
 
 
-def resolve_registry_name(text: str) -> RegistryMatch | None:
+def resolve_registry_name(text: str, database: str | None = None) -> RegistryMatch | None:
     for resolver in _resolvers:
-        match = resolver(text)
+        match = resolver(text, database)
         if match is not None:
             return match
     return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -86,6 +87,17 @@ class WorkloadSpec(BaseModel):
     registry: str | None = None
     """``NAME@VERSION`` of the registry entry ``source`` was resolved from: its pinned digest is checked before
     every start. Set by the manager when SOURCE is a registry name."""
+    registry_database: str | None = None
+    """The registry database (SQLAlchemy URL) a registry name is resolved in and its entry's pin re-read from
+    at every start; unset, this machine's registry. The portal names the database it shows."""
+
+    @field_validator("registry_database")
+    @classmethod
+    def _no_password(cls, url: str | None) -> str | None:
+        # the spec is stored in plain text with the workload; a password belongs in PGPASSWORD or ~/.pgpass
+        if url is not None and urlsplit(url).password is not None:
+            raise ValueError("must not carry a password (it would be stored with the workload): use PGPASSWORD")
+        return url
 
     @field_validator("env")
     @classmethod
