@@ -144,13 +144,24 @@ def test_a_killed_unprivileged_sandbox_takes_its_server_with_it(unprivileged_sta
         inside = await asyncio.to_thread(_descendants, process.pid)
         process.kill()  # at once, while bubblewrap may still be setting up
         await asyncio.wait_for(process.wait(), 30)
-        survivors = [pid for pid in inside if Path(f"/proc/{pid}").exists() and _state(pid) != "Z"]
+        survivors = await _survivors(inside)
         await runtime.cleanup("doomed")
         return {"inside": inside, "survivors": survivors, "leftovers": runtime.leftovers("doomed")}
 
     answer = as_unprivileged_user(work)
     assert answer["inside"], "the sandbox had no processes to check"
     assert answer["survivors"] == [] and answer["leftovers"] == []
+
+
+async def _survivors(pids: list[int], grace: float = 5.0) -> list[int]:
+    """Those of ``pids`` still running after ``grace`` seconds. A killed task exits asynchronously: under
+    load it can still be seen running, its memory already gone, for a moment after its parent was reaped."""
+    deadline = asyncio.get_running_loop().time() + grace
+    while True:
+        alive = [pid for pid in pids if _state(pid) != "Z"]
+        if not alive or asyncio.get_running_loop().time() > deadline:
+            return alive
+        await asyncio.sleep(0.05)
 
 
 def _descendants(pid: int) -> list[int]:

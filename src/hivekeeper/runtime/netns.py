@@ -24,6 +24,7 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
@@ -131,14 +132,7 @@ def plant_listener_in_sandbox(pid: int, port: int = PROXY_PORT) -> socket.socket
     makes system calls only, then ``_exit``s: nothing other threads might hold is touched."""
     if os.geteuid() == 0:
         return plant_listener(f"/proc/{pid}/ns/net", port)
-    net_ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        # The network namespace's owner, not /proc/PID/ns/user: bubblewrap nests a second user
-        # namespace (--disable-userns), and from there the network namespace is out of reach.
-        user_ns = fcntl.ioctl(net_ns, _NS_GET_USERNS)
-    except BaseException:
-        os.close(net_ns)
-        raise
+    net_ns, user_ns = _sandbox_namespaces(pid)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     with ours, theirs:
         child = os.fork()
@@ -157,11 +151,37 @@ def plant_listener_in_sandbox(pid: int, port: int = PROXY_PORT) -> socket.socket
     return listener
 
 
+_OWN_NAMESPACE_POLLS = 100  # x 10 ms
+
+
+def _sandbox_namespaces(pid: int) -> tuple[int, int]:
+    """File descriptors of the sandbox's network namespace and of the user namespace owning it.
+
+    The owner, not /proc/PID/ns/user: bubblewrap nests a second user namespace (--disable-userns), and
+    from there the network namespace is out of reach. Under heavy load the kernel was seen refusing to
+    join that owner as if it were this process's own (EINVAL), once in several full test runs; so a
+    namespace still owned by our user namespace is taken for one not set up yet, and looked at again."""
+    own = os.stat("/proc/self/ns/user").st_ino
+    for _ in range(_OWN_NAMESPACE_POLLS):
+        net_ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            user_ns = fcntl.ioctl(net_ns, _NS_GET_USERNS)
+        except BaseException:
+            os.close(net_ns)
+            raise
+        if os.fstat(user_ns).st_ino != own:
+            return net_ns, user_ns
+        os.close(user_ns)
+        os.close(net_ns)
+        time.sleep(0.01)
+    raise OSError(errno.EPERM, f"sandbox {pid} has no network namespace of its own")
+
+
 def _plant_and_send(user_ns: int, net_ns: int, port: int, channel: socket.socket) -> NoReturn:
     code = 1
     try:
         if _libc.setns(user_ns, _CLONE_NEWUSER) != 0:
-            channel.sendall(f"setns(user): {os.strerror(ctypes.get_errno())}".encode())
+            channel.sendall(f"setns(user): {errno.errorcode.get(ctypes.get_errno(), '?')}".encode())
         elif _libc.setns(net_ns, _CLONE_NEWNET) != 0:
             channel.sendall(f"setns(net): {os.strerror(ctypes.get_errno())}".encode())
         else:
