@@ -26,6 +26,6 @@ def gateway(
     from hivekeeper.gateway.config import GatewayConfig
 
     settings = load_model(config, GatewayConfig).relative_to(config.resolve().parent)
-    application = Gateway(settings).app()
+    application = Gateway(settings, reload_on_sighup=True).app()
     console.print(f"hivekeeper gateway {settings.name} serving on [bold]http://{host}:{port}/mcp[/]", highlight=False)
     uvicorn.run(application, host=host, port=port, log_level="warning", lifespan="on", loop="uvloop")

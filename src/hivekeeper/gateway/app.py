@@ -20,12 +20,13 @@ from hivekeeper.auth.middleware import METADATA_PATH, Authenticator, AuthMiddlew
 from hivekeeper.errors import ConfigError, HivekeeperError
 from hivekeeper.gateway.audit import Audit, AuditLog
 from hivekeeper.gateway.authorization import CedarAuthorization
-from hivekeeper.gateway.catalog import Catalog, Kind, Member
+from hivekeeper.gateway.catalog import KINDS, Catalog, Kind, Member
 from hivekeeper.gateway.chain import DENIED, Call, Middleware, RpcError, build_chain
 from hivekeeper.gateway.config import BackendConfig, GatewayConfig
 from hivekeeper.gateway.filters import ToolFilter
-from hivekeeper.gateway.handler import GatewayHandler
+from hivekeeper.gateway.handler import GatewayHandler, client_name
 from hivekeeper.gateway.integrity import IntegrityGuard, PinStore
+from hivekeeper.gateway.policy_reload import PolicyReloader
 from hivekeeper.gateway.router import Router
 from hivekeeper.gateway.sessions import RedisSessionStore
 from hivekeeper.gateway.telemetry import Metrics, Telemetry, build_tracer
@@ -34,8 +35,9 @@ from hivekeeper.policy.cedar import CedarPolicy
 from hivekeeper.secrets import SecretStore, default_store
 from hivekeeper.transport.backend import Backend
 from hivekeeper.transport.front import FrontSettings, McpFront
-from hivekeeper.transport.jsonrpc import Message
+from hivekeeper.transport.jsonrpc import Message, as_object
 from hivekeeper.transport.remote import HttpBackend
+from hivekeeper.transport.sessions import Session
 from hivekeeper.transport.stdio import StdioBackend, command_launcher
 
 if TYPE_CHECKING:  # imported when search is configured: the index pulls in the embedding model's libraries
@@ -62,13 +64,24 @@ def build_backend(config: BackendConfig, secrets: SecretStore, *, url: str | Non
 class Gateway:
     """One governed MCP endpoint over a group of backends."""
 
-    def __init__(self, config: GatewayConfig, *, secrets: SecretStore | None = None, mcp_path: str = "/mcp") -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        secrets: SecretStore | None = None,
+        mcp_path: str = "/mcp",
+        reload_on_sighup: bool = False,
+    ) -> None:
+        """``reload_on_sighup`` also reloads the policy file on SIGHUP: for a process serving this gateway alone
+        (``hivekeeper gateway``), since a signal handler is the whole process's."""
         self.config = config
         self.mcp_path = mcp_path
+        self.reload_on_sighup = reload_on_sighup
         secrets = secrets if secrets is not None else default_store()
         self.metrics = Metrics() if config.telemetry.metrics else None
         self.audit_log = AuditLog(config.audit)
-        policy = self._load_policy()
+        self.policy_reloader = self._policy_reloader()
+        policy = self.policy_reloader.policy if self.policy_reloader is not None else self._inline_policy()
         guard = None
         if config.integrity.enabled:
             guard = IntegrityGuard(
@@ -123,8 +136,9 @@ class Gateway:
             index = ToolIndex(cache_dir=paths.cache_dir() / "search")
             self.search = ToolSearch(config.search, index, self.catalog, self.metrics)
             links.append(self.search)
-        if policy is not None:
-            links.append(CedarAuthorization(policy, gateway_name=config.name))
+        self.authorization = CedarAuthorization(policy, gateway_name=config.name) if policy is not None else None
+        if self.authorization is not None:
+            links.append(self.authorization)
         front = config.front
         self.sessions = RedisSessionStore(front.redis_url) if front.redis_url else None
         self.handler = GatewayHandler(build_chain(links, Router(self.catalog)), name=config.name)
@@ -141,13 +155,30 @@ class Gateway:
         if self.metrics is not None:
             self.metrics.active_sessions.set_function(lambda: self.front.session_count)
 
-    def _load_policy(self) -> CedarPolicy | None:
+    def _policy_reloader(self) -> PolicyReloader | None:
+        """For a policy file: what keeps its newest good version in force (reading it now)."""
         authorization = self.config.authorization
-        if authorization is None:
+        if authorization is None or authorization.policy_file is None:
             return None
-        if authorization.policy_file is not None:
-            return CedarPolicy.load(authorization.policy_file)
-        return CedarPolicy(authorization.policy or "", "authorization.policy")
+        return PolicyReloader(
+            authorization.policy_file,
+            apply=self._policy_reloaded,
+            interval=authorization.reload_interval,
+            metrics=self.metrics,
+        )
+
+    def _inline_policy(self) -> CedarPolicy | None:
+        authorization = self.config.authorization
+        if authorization is None or authorization.policy is None:
+            return None
+        return CedarPolicy(authorization.policy, "authorization.policy")
+
+    async def _policy_reloaded(self, policy: CedarPolicy) -> None:
+        """Put a reloaded policy in force, and tell clients their lists may have changed with it."""
+        assert self.authorization is not None  # a policy file makes one
+        self.authorization.policy = policy
+        for kind in KINDS:
+            await self._list_changed(kind)
 
     def _alert(self, event: dict[str, object]) -> None:
         self.audit_log.emit(event)
@@ -158,15 +189,30 @@ class Gateway:
         await self.front.broadcast({"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"})
 
     async def _resource_updated(self, message: Message) -> None:
-        await self.front.broadcast(message)  # the front passes it to the sessions subscribed to its URI
+        # The front passes it to the sessions subscribed to its URI; the policy in force says which of those
+        # may still hear of it (it may have changed since they subscribed).
+        authorization, uri = self.authorization, as_object(message.get("params")).get("uri")
+        if authorization is None or not isinstance(uri, str):
+            await self.front.broadcast(message)
+            return
+
+        def may_hear(session: Session) -> bool:
+            holder = self.handler.holder(session)
+            return holder is not None and authorization.may_hear_of(holder, client_name(session), uri)
+
+        await self.front.broadcast(message, to=may_hear)
 
     async def start(self) -> None:
         await self.front.start()
         await self.catalog.start()
         if self.workloads is not None:
             await self.workloads.start()
+        if self.policy_reloader is not None:
+            await self.policy_reloader.start(on_sighup=self.reload_on_sighup)
 
     async def aclose(self) -> None:
+        if self.policy_reloader is not None:
+            await self.policy_reloader.aclose()
         if self.workloads is not None:
             await self.workloads.aclose()
         await self.front.aclose()
@@ -245,7 +291,12 @@ class Gateway:
         return JSONResponse({"tools": result["tools"], "tokens": result["_meta"][TOKENS_META_KEY]})
 
     async def _status(self, _: Request) -> JSONResponse:
-        return JSONResponse({"name": self.config.name, "backends": self._backend_status()})
+        status: dict[str, Any] = {"name": self.config.name, "backends": self._backend_status()}
+        if self.authorization is not None:
+            policy = self.authorization.policy
+            reload_error = self.policy_reloader.error if self.policy_reloader is not None else None
+            status["policy"] = {"source": policy.source, "version": policy.version, "reload_error": reload_error}
+        return JSONResponse(status)
 
     async def _health(self, _: Request) -> JSONResponse:
         """For probes: 200 when every backend answers, 503 (naming the ones down) otherwise."""

@@ -38,6 +38,7 @@ log = logging.getLogger("hivekeeper.gateway")
 ConflictRule = Literal["prefix", "priority", "manual"]
 UnavailableRule = Literal["fail", "hide"]
 Kind = Literal["tools", "prompts", "resources"]
+KINDS: tuple[Kind, ...] = ("tools", "prompts", "resources")
 
 READY_WAIT = 0.5  # seconds a refresh waits for a restarting backend before listing it as unavailable
 RECONNECT_FIRST, RECONNECT_MAX = 1.0, 30.0  # backoff between attempts to start a backend that failed to

@@ -100,13 +100,20 @@ class BackendConfig(BaseModel):
 class AuthorizationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    policy_file: Path | None = Field(default=None, description="A Cedar policy file.")
+    policy_file: Path | None = Field(
+        default=None, description="A Cedar policy file, reloaded when it changes (and on SIGHUP)."
+    )
     policy: str | None = Field(default=None, description="Cedar policies inline.")
+    reload_interval: float = Field(
+        default=1.0, gt=0, le=3600, description="Seconds between looks at policy_file for a change."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> AuthorizationConfig:
         if (self.policy_file is None) == (self.policy is None):
             raise ValueError("give exactly one of policy_file or policy")
+        if self.policy_file is None and "reload_interval" in self.model_fields_set:
+            raise ValueError("reload_interval applies to policy_file only: inline policies change with the config")
         return self
 
 

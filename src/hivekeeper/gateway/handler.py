@@ -38,6 +38,8 @@ class GatewayHandler:
         self.chain = chain
         self.server_info = {"name": name, "version": __version__}
         self.instructions = instructions
+        # session (or listen stream) id → who last subscribed on it: the caller its updates are asked for
+        self._holders: dict[str, Caller] = {}
 
     async def handle(self, session: Session, message: Message, exchange: Exchange) -> Message:
         method: str = message["method"]
@@ -62,6 +64,8 @@ class GatewayHandler:
             uri = str(params.get("uri"))
             if method == "resources/subscribe":
                 session.resource_subscriptions.add(uri)
+                if session.id is not None:
+                    self._holders[session.id] = caller
             else:
                 session.resource_subscriptions.discard(uri)
         if session.modern and "resultType" not in result:
@@ -84,6 +88,12 @@ class GatewayHandler:
             with contextlib.suppress(RpcError):  # the router let go of what it could: nothing more to undo
                 await self.chain(call)
         session.resource_subscriptions.clear()
+        if session.id is not None:
+            self._holders.pop(session.id, None)
+
+    def holder(self, session: Session) -> Caller | None:
+        """Who holds ``session``'s resource subscriptions (None if it holds none)."""
+        return self._holders.get(session.id) if session.id is not None else None
 
     def _initialize_result(self, requested: Any) -> Message:
         result: Message = {
@@ -125,6 +135,12 @@ def _call(
         request_id=request_id,
         session_id=session.id,
         protocol_version=session.protocol_version,
-        client_name=(session.client_info or {}).get("name"),
+        client_name=client_name(session),
         exchange=exchange,
     )
+
+
+def client_name(session: Session) -> str | None:
+    """The name the session's client gave (``clientInfo.name``), as policies see it in ``context.client``."""
+    name = (session.client_info or {}).get("name")
+    return name if isinstance(name, str) else None

@@ -59,6 +59,12 @@ class Metrics:
         self.integrity_alerts = Counter(
             f"{prefix}_integrity_alerts", "Tool definitions withheld or flagged", ["backend"], registry=self.registry
         )
+        self.policy_reloads = Counter(
+            "hivekeeper_policy_reloads",
+            "Reloads of the Cedar policy file: ok, or error (the last good policy stays in force)",
+            ["result"],
+            registry=self.registry,
+        )
         # Tool search: savings over any window are 1 - rate(selected_tokens) / rate(full_tokens).
         self.search_selections = Counter(
             f"{prefix}_search_selections", "Tool selections made by tool search", ["mode"], registry=self.registry

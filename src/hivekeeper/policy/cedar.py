@@ -18,6 +18,7 @@ Nothing is permitted that no policy permits (Cedar's default deny); a ``forbid``
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from hivekeeper.errors import ConfigError
 
 ACTIONS = ("call_tool", "get_prompt", "read_resource", "list_tools", "list_prompts", "list_resources")
 ENTITY_CACHE_SIZE = 4096  # distinct callers whose parsed entities are kept
+DECISION_CACHE_SIZE = 4096  # distinct questions whose remembered answer ``allows`` keeps
 RESOURCE_TYPES = {"call_tool": "Tool", "get_prompt": "Prompt", "read_resource": "Resource"}
 
 
@@ -60,11 +62,12 @@ def _cedar_value(value: Any) -> Any:
 
 
 class CedarPolicy:
-    """A parsed Cedar policy set, checked once at load."""
+    """A parsed Cedar policy set, checked once at load. It never changes: a new version is a new instance."""
 
     def __init__(self, text: str, source: str = "policies") -> None:
         self.source = source
         self.text = text
+        self.version = hashlib.sha256(text.encode()).hexdigest()  # what `sha256sum` says of the file
         try:
             self._policies = cedarpy.PolicySet.from_str(text)
         except ValueError as exc:
@@ -72,6 +75,7 @@ class CedarPolicy:
         if not text.strip():
             raise ConfigError(f"{source}: no policies (an empty set would deny everything)")
         self._entity_cache: dict[bytes, cedarpy.Entities] = {}
+        self._decision_cache: dict[bytes, bool] = {}
 
     @classmethod
     def load(cls, path: Path) -> CedarPolicy:
@@ -81,10 +85,12 @@ class CedarPolicy:
             raise ConfigError(f"{path}: no such policy file") from exc
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text") from exc
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the policy file: {exc.strerror or exc}") from exc
 
     def parsed_entities(self, caller: Caller) -> cedarpy.Entities:
         """The caller's entities, parsed once per distinct identity: parsing costs Cedar more than deciding."""
-        key = orjson.dumps([caller.subject, caller.method, caller.claims], option=orjson.OPT_SORT_KEYS, default=str)
+        key = _caller_key(caller)
         parsed = self._entity_cache.pop(key, None)
         if parsed is None:
             parsed = cedarpy.Entities.from_json_str(orjson.dumps(self.entities(caller), default=str).decode())
@@ -139,6 +145,22 @@ class CedarPolicy:
 
     def decide(self, caller: Caller, action: str, resource: str, context: Mapping[str, Any]) -> Decision:
         return self.decide_many(caller, action, [resource], context)[0]
+
+    def allows(self, caller: Caller, action: str, resource: str, context: Mapping[str, Any]) -> bool:
+        """``decide(...).allowed``, remembered: for questions asked again and again with the same inputs (may
+        this holder still hear of this resource?). The policy never changes, so neither do its answers."""
+        key = _caller_key(caller) + orjson.dumps([action, resource, context], option=orjson.OPT_SORT_KEYS, default=str)
+        allowed = self._decision_cache.get(key)
+        if allowed is None:
+            allowed = self.decide(caller, action, resource, context).allowed
+            if len(self._decision_cache) >= DECISION_CACHE_SIZE:
+                del self._decision_cache[next(iter(self._decision_cache))]  # the oldest question first
+            self._decision_cache[key] = allowed
+        return allowed
+
+
+def _caller_key(caller: Caller) -> bytes:
+    return orjson.dumps([caller.subject, caller.method, caller.claims], option=orjson.OPT_SORT_KEYS, default=str)
 
 
 def _statements(text: str) -> Iterator[tuple[int, str]]:

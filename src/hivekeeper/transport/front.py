@@ -229,7 +229,7 @@ class McpFront:
             "/healthz": self._health,
         }
         self._sessions: dict[str, LegacySession] = {}
-        self._listeners: dict[int, tuple[Message, SseStream, RequestId]] = {}
+        self._listeners: dict[int, tuple[Message, SseStream, RequestId, Session]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -301,21 +301,18 @@ class McpFront:
 
     # ---- pushing to clients ---------------------------------------------------------------------------------
 
-    async def broadcast(self, message: Message) -> None:
-        """Send a server notification to every client that can receive one outside a call."""
+    async def broadcast(self, message: Message, *, to: Callable[[Session], bool] | None = None) -> None:
+        """Send a server notification to every client that can receive one outside a call (and that ``to``,
+        when given, admits: it is asked of each session or listen stream the notification would reach)."""
         updated_uri = as_object(message.get("params")).get("uri") if message.get("method") == RESOURCE_UPDATED else None
         for session in list(self._sessions.values()):
-            if updated_uri is None or updated_uri in session.resource_subscriptions:
+            if (updated_uri is None or updated_uri in session.resource_subscriptions) and (to is None or to(session)):
                 await session.standalone.emit(message)
         if self._listeners:
             method = message.get("method")
             params = as_object(message.get("params"))
-            for notifications, stream, subscription in list(self._listeners.values()):
-                wanted = LISTEN_FILTERS.get(str(method))
-                if (wanted is not None and notifications.get(wanted)) or (
-                    method == RESOURCE_UPDATED
-                    and params.get("uri") in (notifications.get("resourceSubscriptions") or ())
-                ):
+            for notifications, stream, subscription, listener in list(self._listeners.values()):
+                if _listens_for(notifications, method, params) and (to is None or to(listener)):
                     meta = {**(params.get("_meta") or {}), SUBSCRIPTION_ID_META_KEY: subscription}
                     await stream.emit({**message, "params": {**params, "_meta": meta}})
 
@@ -563,7 +560,7 @@ class McpFront:
                     "params": {"notifications": accepted, "_meta": meta},
                 }
             )
-            self._listeners[key] = (accepted, stream, subscription)
+            self._listeners[key] = (accepted, stream, subscription, session)
             await _disconnected(receive)
         finally:
             self._listeners.pop(key, None)
@@ -852,6 +849,14 @@ class _Asgi:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.endpoint(scope, receive, send)
+
+
+def _listens_for(notifications: Message, method: Any, params: Message) -> bool:
+    """Whether a listen stream granted ``notifications`` asked for a notification of ``method``."""
+    wanted = LISTEN_FILTERS.get(str(method))
+    if wanted is not None:
+        return bool(notifications.get(wanted))
+    return method == RESOURCE_UPDATED and params.get("uri") in (notifications.get("resourceSubscriptions") or ())
 
 
 def _validated(decoded: Any) -> Message:
