@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 # concept -> member words and phrases (matched on stems, so "meetings" and "meeting" both count)
 CONCEPTS: Mapping[str, tuple[str, ...]] = {
@@ -195,13 +196,18 @@ _FILE_NAME = re.compile(r"\b[\w.-]+\.([A-Za-z]{2,5})\b")
 
 def argument_kinds(text: str) -> list[str]:
     """Words for the kinds of the request's arguments ("+14155550123" -> "phone", "message")."""
+    return list(_argument_kinds(text))
+
+
+@lru_cache(maxsize=256)  # a request's text is read for BM25 and for the embedding: one scan serves both
+def _argument_kinds(text: str) -> tuple[str, ...]:
     found: dict[str, None] = {}
     for pattern, kind in _ARGUMENT_KINDS:
         if pattern.search(text):
             found.update(dict.fromkeys(kind.split()))
     for extension in _FILE_NAME.findall(text):
         found.update(dict.fromkeys(_EXTENSIONS.get(extension.lower(), "").split()))
-    return list(found)
+    return tuple(found)
 
 
 def file_kind(path: str) -> str:
