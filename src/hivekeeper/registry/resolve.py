@@ -163,7 +163,12 @@ def registry_resolver(text: str, database: str | None = None) -> Any:
     except ConfigError as exc:
         raise ConfigError(f"registry entry {reference}: {exc.message}") from None
     return RegistryMatch(
-        source=source, args=fixed_args, env=env, profile=access.profile, allow_hosts=access.allow_hosts
+        source=source,
+        args=fixed_args,
+        env=env,
+        profile=access.profile,
+        allow_hosts=access.allow_hosts,
+        reference=reference,
     )
 
 

@@ -148,6 +148,10 @@ class DelegatingProcess:
         self._process.kill()
 
 
+UNENFORCED_LIMITS = "resource limits (memory, cpus, pids) are NOT enforced"
+"""How a runtime's ``caveats`` begin when it cannot apply the limits asked for (followed by why)."""
+
+
 class Runtime(Protocol):
     name: str
 

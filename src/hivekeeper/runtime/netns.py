@@ -177,13 +177,19 @@ def _sandbox_namespaces(pid: int) -> tuple[int, int]:
     raise OSError(errno.EPERM, f"sandbox {pid} has no network namespace of its own")
 
 
+def _errno_text() -> str:
+    """The last libc error as "EINVAL (Invalid argument)": the name tells the kernel's reasons apart."""
+    code = ctypes.get_errno()
+    return f"{errno.errorcode.get(code, code)} ({os.strerror(code)})"
+
+
 def _plant_and_send(user_ns: int, net_ns: int, port: int, channel: socket.socket) -> NoReturn:
     code = 1
     try:
         if _libc.setns(user_ns, _CLONE_NEWUSER) != 0:
-            channel.sendall(f"setns(user): {errno.errorcode.get(ctypes.get_errno(), '?')}".encode())
+            channel.sendall(f"setns(user): {_errno_text()}".encode())
         elif _libc.setns(net_ns, _CLONE_NEWNET) != 0:
-            channel.sendall(f"setns(net): {os.strerror(ctypes.get_errno())}".encode())
+            channel.sendall(f"setns(net): {_errno_text()}".encode())
         else:
             listener = _listen_on_loopback(port)
             socket.send_fds(channel, [b"ok"], [listener.fileno()])

@@ -30,7 +30,15 @@ from pathlib import Path
 
 from hivekeeper import paths
 from hivekeeper.errors import ConflictError, UnavailableError
-from hivekeeper.runtime.base import STREAM_LIMIT, DelegatingProcess, LaunchSpec, Limits, Process, check_spec
+from hivekeeper.runtime.base import (
+    STREAM_LIMIT,
+    UNENFORCED_LIMITS,
+    DelegatingProcess,
+    LaunchSpec,
+    Limits,
+    Process,
+    check_spec,
+)
 from hivekeeper.runtime.cgroups import CgroupDriver, detect_host, join_script
 from hivekeeper.runtime.egress import EgressPolicy, EgressProxy, proxy_env
 from hivekeeper.runtime.netns import PROXY_HOST, PROXY_PORT, plant_listener_in_sandbox
@@ -138,7 +146,7 @@ class SandboxRuntime:
         if limits == Limits() or os.geteuid() == 0 or self._cgroups_writable:
             return []
         return [
-            "resource limits (memory, cpus, pids) are NOT enforced: the sandbox runs without root and this "
+            f"{UNENFORCED_LIMITS}: the sandbox runs without root and this "
             "host does not delegate cgroups to this user (run the manager as root, or under a delegated "
             "cgroup v2 slice, e.g. systemd-run --user -p Delegate=yes)"
         ]

@@ -383,5 +383,5 @@ def tool_fields(server: str, server_text: str, tool: Mapping[str, Any]) -> ToolF
         parameters=_schema_text(tool.get("inputSchema")),
         server=f"{split_identifier(server)} {server_text}".strip(),
         required=_required_text(tool.get("inputSchema")),
-        gloss=english_gloss(description) if _CJK.search(description) else "",
+        gloss=english_gloss(description),
     )

@@ -256,7 +256,8 @@ def _resolve_registry(spec: WorkloadSpec, resolve: sources.Resolver) -> Workload
     return spec.model_copy(
         update={
             "source": match.source,
-            "registry": pinning.pinned_reference(spec.source, spec.registry_database),
+            # the resolver read the entry already; asking the registry again only for resolvers that don't say
+            "registry": match.reference or pinning.pinned_reference(spec.source, spec.registry_database),
             "args": [*match.args, *spec.args],
             "env": {**match.env, **spec.env},
             "profile": spec.profile or match.profile,

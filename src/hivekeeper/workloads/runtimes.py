@@ -9,7 +9,7 @@ import os
 from typing import Final
 
 from hivekeeper.errors import UnavailableError
-from hivekeeper.runtime.base import STREAM_LIMIT, LaunchSpec, Limits, Process, Runtime
+from hivekeeper.runtime.base import STREAM_LIMIT, UNENFORCED_LIMITS, LaunchSpec, Limits, Process, Runtime
 
 # name -> "module:Class"; imported on first use so a manager running only sandboxes never loads docker.
 _IMPLEMENTATIONS: Final = {
@@ -31,7 +31,7 @@ class ProcessRuntime:
     def caveats(self, limits: Limits) -> list[str]:
         if limits == Limits():
             return []
-        return ["resource limits (memory, cpus, pids) are NOT enforced: --runtime process does not isolate the server"]
+        return [f"{UNENFORCED_LIMITS}: --runtime process does not isolate the server"]
 
     async def launch(self, spec: LaunchSpec) -> Process:
         return await asyncio.create_subprocess_exec(

@@ -43,6 +43,7 @@ class RegistryMatch:
     env: dict[str, str] = field(default_factory=dict)
     profile: str | None = None
     allow_hosts: Sequence[str] = ()  # the entry's outbound allowlist (``--allow-host`` rules), part of its profile
+    reference: str | None = None  # NAME@VERSION of the entry matched, when the resolver knows it
 
 
 Resolver = Callable[[str, str | None], RegistryMatch | None]
