@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from hivekeeper.search import ToolIndex, Tuning
-from hivekeeper.search.steps import implied_steps
+from hivekeeper.search.steps import companion_steps, implied_steps
 
 
 @pytest.mark.parametrize(
@@ -72,3 +72,44 @@ def test_implied_tools_stay_within_the_servers_asked_for(index: ToolIndex) -> No
     request = "list the open issues of acme/web and save the summary to /tmp/issues.md"
     hits = index.search(request, k=5, servers={"github-legacy-ts"})
     assert hits and {hit.server for hit in hits} == {"github-legacy-ts"}
+
+
+@pytest.mark.parametrize(
+    ("request_text", "steps"),
+    [
+        ("save https://acme.com/terms as a pdf", ["navigate to url"]),
+        ("save the summary to /tmp/terms.pdf", []),
+    ],
+)
+def test_companion_steps_come_from_the_arguments(request_text: str, steps: list[str]) -> None:
+    assert companion_steps(request_text) == steps
+
+
+def _browser_index(catalog_servers: list[dict[str, Any]], *, navigates: bool) -> ToolIndex:
+    browser = [
+        {"name": "save_as_pdf", "description": "Save the current page as a PDF file"},
+        {"name": "screenshot", "description": "Take a screenshot of the current page"},
+        {"name": "click", "description": "Click an element on the page"},
+    ]
+    if navigates:
+        browser.append({"name": "navigate", "description": "Navigate to a URL"})
+    built = ToolIndex()
+    fetch = next(entry for entry in catalog_servers if entry["server"] == "fetch")
+    built.update_servers({"browser": browser, "fetch": fetch["tools"]})
+    return built
+
+
+def test_a_url_brings_the_navigate_tool_of_the_browser_that_does_the_work(
+    catalog_servers: list[dict[str, Any]],
+) -> None:
+    hits = _browser_index(catalog_servers, navigates=True).search("save https://acme.com/terms as a pdf", k=3)
+    assert hits[0].key == ("browser", "save_as_pdf")
+    # opening the page is the browser's job, and it goes before another product's fetch tool
+    assert hits[1].key == ("browser", "navigate")
+    assert "implied step: navigate to url" in hits[1].why
+
+
+def test_no_companion_joins_when_the_product_cannot_do_the_step(catalog_servers: list[dict[str, Any]]) -> None:
+    hits = _browser_index(catalog_servers, navigates=False).search("save https://acme.com/terms as a pdf", k=3)
+    assert hits[0].key == ("browser", "save_as_pdf")
+    assert not any("navigate to url" in why for hit in hits for why in hit.why)

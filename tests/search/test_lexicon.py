@@ -8,7 +8,15 @@ import pytest
 
 from hivekeeper.search import ToolIndex
 from hivekeeper.search.lexicon import CONCEPTS, argument_kinds, token
-from hivekeeper.search.text import concept_terms, intent_text, query_terms, words
+from hivekeeper.search.text import (
+    ARGUMENT_WEIGHT,
+    READ,
+    concept_terms,
+    intent_text,
+    query_terms,
+    request_operation,
+    words,
+)
 
 
 @pytest.mark.parametrize(
@@ -125,3 +133,46 @@ def small_index() -> ToolIndex:
 )
 def test_requests_reach_tools_through_shared_concepts(small_index: ToolIndex, query: str, expected: Any) -> None:
     assert small_index.search(query, k=1)[0].key == expected
+
+
+def test_what_a_message_says_weighs_like_an_argument() -> None:
+    # "prefers" and "updates" are what to remember, not which tool to use
+    weights = query_terms("remember that Dana prefers async updates")
+    assert weights["rememb"] == 1.0
+    assert weights["prefer"] == weights["updat"] == ARGUMENT_WEIGHT
+    assert intent_text("reply to Tom saying we'll revisit in January").split()[:2] == ["reply", "tom"]
+    assert "revisit" not in intent_text("reply to Tom saying we'll revisit in January").split()
+    # a relative clause still describes the thing to find
+    assert query_terms("find the PR that fixed the login bug")["fix"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("request_text", "sends"),
+    [
+        ("text +14155550123 'your order has shipped'", True),
+        ("what's on my calendar? email the attendees that I'm late", True),
+        ("slack the team the release notes", True),
+        ("text Alex that the build is green", True),
+        ("text file contents of notes.md", False),  # a kind of file, not a verb
+        ("ping 10.0.0.1", False),  # a host, not a person
+        ("search my email for invoices", False),
+    ],
+)
+def test_a_channel_used_as_a_verb_means_sending(request_text: str, sends: bool) -> None:
+    assert ("send" in intent_text(request_text).split()) is sends
+
+
+def test_a_channel_verb_asks_to_create() -> None:
+    assert request_operation("email the attendees that I'm running late") == "opcreate"
+    assert request_operation("email from the bank: what did it say?") == READ
+
+
+def test_remembering_reaches_the_memory_server(index: ToolIndex) -> None:
+    # the memory server's tools speak of entities and observations in a knowledge graph, never of
+    # remembering; its name and the request's verb meet through the lexicon
+    keys = [hit.key for hit in index.search("remember that my manager is Dana and she prefers async updates", k=3)]
+    assert {("memory", "create_entities"), ("memory", "add_observations")} & set(keys)
+
+
+def test_a_message_to_someone_reaches_the_chat_tool(index: ToolIndex) -> None:
+    assert index.search("text Alex that the build is green", k=1)[0].key == ("slack", "slack_post_message")

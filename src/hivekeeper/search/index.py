@@ -12,7 +12,9 @@ Retrieval fuses four signals, each cheap enough to run per request:
 Multi-step requests ("branch off main and open an MR") are also split into clauses; each clause is
 searched on its own and the rankings are interleaved, so a step that the whole request only hints
 at still gets a place in the top k. Steps the request implies without stating them (a file to save
-to, a URL to read: ``steps.py``) add the one tool that best does each, if one clearly does.
+to, a URL to read: ``steps.py``) add the one tool that best does each, if one clearly does; steps
+that the main action's product must do itself (open the URL it screenshots) are looked for only on
+the servers of the request's best tools.
 
 The index is updated per server (``update_server``) and searched concurrently: every update builds
 a new immutable snapshot and swaps it in, so searches never take a lock.
@@ -36,7 +38,7 @@ from hivekeeper.errors import ConfigError
 from hivekeeper.search.cache import EmbeddingCache, text_key
 from hivekeeper.search.embedding import Embedder, default_embedder
 from hivekeeper.search.lexical import BM25F
-from hivekeeper.search.steps import implied_steps
+from hivekeeper.search.steps import companion_steps, implied_steps
 from hivekeeper.search.text import (
     OPERATION_TOKENS,
     PACKAGING_WORDS,
@@ -59,6 +61,9 @@ FloatArray = npt.NDArray[np.float32]
 
 MAX_QUERY_CHARS = 4_000  # beyond this a request is a document, not a question: keep its head
 MAX_CLAUSES = 8  # searched separately; more would cost latency for steps a top k cannot hold anyway
+# Companion steps are searched on the servers of this many best tools: the best alone may narrowly beat
+# the product that does the work (google-workspace export_doc_to_pdf vs a browser's save_as_pdf).
+COMPANION_LEADERS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +343,8 @@ class ToolIndex:
         clauses = _split_clauses(query)
         if len(clauses) > 1:
             rankings += [self._scores(snap, clause, mentioned) for clause in clauses]
-        implied = self._implied_tools(snap, query, allowed)
+        # companions first: the browser's own navigate tool goes before another product's fetch tool
+        implied = self._companion_tools(snap, query, whole, allowed) | self._implied_tools(snap, query, allowed)
         rankings += [_only(len(whole), i, float(whole[i])) for i in implied]
         order = _interleave(rankings, allowed, k, snap.function_ids)
         word_of = {stem: word for word in words(query) for stem in terms(word)}
@@ -354,6 +360,28 @@ class ToolIndex:
             best = int(np.argmax(scores))
             if np.isfinite(scores[best]) and float(cosines[best]) >= self.tuning.implied_step_floor:
                 out.setdefault(best, step)
+        return out
+
+    def _companion_tools(
+        self, snap: _Snapshot, query: str, whole: FloatArray, allowed: npt.NDArray[np.bool_] | None
+    ) -> dict[int, str]:
+        """The best tool for each companion step on each server of the request's best tools, where one
+        clearly does it (the bar of implied steps: a browser's navigate tool passes it, a fetch tool,
+        a Notion page reader or a link maker do not)."""
+        steps = companion_steps(query)
+        if not steps:
+            return {}
+        ranked = whole if allowed is None else np.where(allowed, whole, -np.inf)
+        leaders = np.argsort(-ranked)[:COMPANION_LEADERS]
+        servers = dict.fromkeys(int(snap.server_of[i]) for i in leaders if np.isfinite(ranked[i]))
+        out: dict[int, str] = {}
+        for step in steps:
+            scores, cosines = self._step_scores(snap, step)
+            for server in servers:
+                members = np.flatnonzero(snap.server_of == server)
+                best = int(members[np.argmax(scores[members])])
+                if float(cosines[best]) >= self.tuning.implied_step_floor:
+                    out.setdefault(best, step)
         return out
 
     def _step_scores(self, snap: _Snapshot, step: str) -> tuple[FloatArray, FloatArray]:
@@ -420,13 +448,14 @@ class ToolIndex:
 
 
 def _field_terms(fields: ToolFields) -> dict[str, list[str]]:
-    # resource nouns become concept tokens too, so "ping" in a request meets "post_message"
+    # resource nouns become concept tokens too, so "ping" in a request meets "post_message", and
+    # server names do, so "remember" meets a server called memory
     return {
         "name": (name := terms(fields.name)) + operation_terms(name) + concept_terms(words(fields.name)),
         "title": terms_and_concepts(fields.title),
         "description": terms_and_concepts(f"{fields.description} {fields.gloss}"),
         "parameters": terms_and_concepts(fields.parameters),
-        "server": terms(fields.server),
+        "server": terms_and_concepts(fields.server),
     }
 
 

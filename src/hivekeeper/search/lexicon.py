@@ -53,6 +53,9 @@ CONCEPTS: Mapping[str, tuple[str, ...]] = {
     "schedule": ("schedule", "cron", "recurring", "nightly", "hourly", "daily", "weekly", "timer", "reminder"),
     # something broke in production
     "incident": ("incident", "alert", "outage", "alarm", "downtime", "postmortem", "sev"),
+    # what an assistant is asked to keep in mind across conversations (narrower than "memory" below:
+    # memory servers name themselves so and speak of entities in a knowledge graph)
+    "remembering": ("remember", "memorize", "memory", "knowledge graph", "keep in mind", "forget"),
     # what people and tools keep as notes or long-term memory
     "memory": (
         "memory",

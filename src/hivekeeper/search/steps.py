@@ -7,6 +7,11 @@ files; "what are the plans on https://acme.com/pricing" needs one that fetches p
 the request is about something else (a summary, prices, gold). Each step below is searched for like
 a request of its own; its best tool joins the results only when it clearly does that step (see
 ``ToolIndex``), so a catalogue without such a tool loses nothing.
+
+Some implied steps must be done by the product that does the main action: a screenshot of
+https://acme.io/pricing needs the screenshotting browser to open that page first; another product's
+fetch tool cannot put it there. These companion steps are searched only among the tools of the
+servers that best serve the request.
 """
 
 from __future__ import annotations
@@ -42,4 +47,9 @@ def implied_steps(text: str) -> list[str]:
     return steps
 
 
-__all__ = ["implied_steps"]
+def companion_steps(text: str) -> list[str]:
+    """Requests for the steps ``text`` implies that the product doing its main action must do."""
+    return ["navigate to url"] if _URL.search(text) else []
+
+
+__all__ = ["companion_steps", "implied_steps"]

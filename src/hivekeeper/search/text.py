@@ -87,6 +87,8 @@ _OPERATIONS: Mapping[str, tuple[str, ...]] = {
         "put",
         "send",
         "generate",
+        "remember",
+        "memorize",
     ),
     "get": (
         "get",
@@ -207,6 +209,42 @@ _ABBREVIATIONS: Mapping[str, str] = {
 _ARGUMENT = re.compile(r"\S*[\w][/@:.#!$][\w]\S*|\S*\d\S*|\S+-\S+|#\S+|!\S+")
 _QUOTED = re.compile(r"'[^']{2,}'|\"[^\"]{2,}\"|“[^”]{2,}”|`[^`]+`")
 ARGUMENT_WEIGHT = 0.5
+# What a message or a note is to say: "... saying we'll revisit in Jan", "email them that i'm late",
+# "remember that Dana prefers async updates". Like quoted text, it is what to deliver, not which tool.
+_PAYLOAD = re.compile(
+    r"\b(?:saying|to say)\s+(?P<said>[^.;!?\n]+)"
+    r"|\b(?:remember|note|tell|remind|email|text|message|notify|inform|know|warn)\b[^.;!?\n]{0,50}?"
+    r"\bthat\s+(?P<told>[^.;!?\n]+)",
+    re.IGNORECASE,
+)
+
+
+# A channel named as the verb of a sentence means sending on it: "text +1 415 555 0199 ...",
+# "email the attendees that ...", "ping Alex about ...". The words of tools say "send".
+_CHANNEL_VERB = re.compile(
+    r"(^|[.;!?]\s+|\b(?i:and|then|also)\s+)((?i:e-?mail|text|sms|message|dm|ping|slack))"
+    # ... followed by whom: a number, a handle, a name or a pronoun ("text file contents" is no sending)
+    r"(?=\s+(?:\+\d|\(?\d{3}\)?[\s.-]?\d{3}|[@#]\w|[A-Z][a-z]|(?i:me|him|her|them|us|everyone|the|my|our|all)\b))"
+)
+
+
+def _spell_out_sending(text: str) -> str:
+    return _CHANNEL_VERB.sub(lambda m: f"{m.group(1)}send {m.group(2)} message", text)
+
+
+def _payloads(text: str) -> list[str]:
+    return [match.group("said") or match.group("told") for match in _PAYLOAD.finditer(text)]
+
+
+def _without_payloads(text: str) -> str:
+    for payload in _payloads(text):
+        text = text.replace(payload, " ")
+    return text
+
+
+def _intent_words(text: str) -> str:
+    """``text`` without what it acts on or delivers: quoted text, arguments and payloads."""
+    return _ARGUMENT.sub(" ", _QUOTED.sub(" ", _without_payloads(_spell_out_sending(text))))
 
 
 # Concept classes of the lexicon, keyed by the stems of their member words and two-word phrases.
@@ -270,7 +308,7 @@ def request_operation(text: str) -> str | None:
     """The operation token of what a request (or one step of it) asks to do: its first operation
     verb, since imperatives lead with it ("add Dune to my list", "find papers on ..."), or ``READ``
     when a question word comes first. Verbs inside arguments do not count."""
-    plain = _ARGUMENT.sub(" ", _QUOTED.sub(" ", text))
+    plain = _intent_words(text)
     for word in words(plain):
         if word in _QUESTION_WORDS:
             return READ
@@ -283,6 +321,7 @@ def query_terms(text: str) -> dict[str, float]:
     """Weighted search terms of a request. Quoted text, identifiers, paths and numbers weigh less:
     they name what to act on ("acme/payments-api", "'Fix login timeout'"), not which tool to use."""
     weights: dict[str, float] = {}
+    text = _spell_out_sending(text)
 
     def put(term: str, weight: float) -> None:
         weights[term] = max(weights.get(term, 0.0), weight)
@@ -302,7 +341,9 @@ def query_terms(text: str) -> dict[str, float]:
 
     for concept in concept_terms(lexicon.argument_kinds(text)):
         put(concept, ARG_CONCEPT_WEIGHT)
-    plain = text
+    for payload in _payloads(text):
+        add(payload, ARGUMENT_WEIGHT)
+    plain = _without_payloads(text)
     for pattern in (_QUOTED, _ARGUMENT):
         for argument in pattern.findall(plain):
             add(argument, ARGUMENT_WEIGHT)
@@ -314,7 +355,7 @@ def query_terms(text: str) -> dict[str, float]:
 def intent_text(text: str) -> str:
     """The request's content words without its arguments, for embedding (falls back to the whole
     text). A static model averages every word it is given, so filler words only blur the meaning."""
-    stripped = _ARGUMENT.sub(" ", _QUOTED.sub(" ", text))
+    stripped = _intent_words(text)
     content = [w for w in words(stripped) if w not in _STOPWORDS]
     # the arguments are gone, what kind of thing they are stays ("+14155550123" -> "phone message")
     content += lexicon.argument_kinds(text)
