@@ -317,3 +317,31 @@ def test_hivekeeper_gateway_reloads_on_sighup_and_still_stops_on_sigterm(tmp_pat
     output = (tmp_path / "gateway.log").read_text()
     assert code in (0, -signal.SIGTERM), output  # uvicorn's own shutdown, untouched
     assert "Traceback" not in output
+
+
+def test_sighup_without_a_policy_file_is_ignored_not_fatal(tmp_path: Path) -> None:
+    # an inline policy cannot change without a restart; the signal's default action would end the process
+    settings = echo_gateway(tmp_path / "unused.cedar")
+    settings["authorization"] = {"policy": may_call("echo_echo")}
+    config = tmp_path / "gateway.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    port = free_port()
+    command = [sys.executable, "-m", "hivekeeper", "gateway", "--config", str(config), "--port", str(port)]
+    with (tmp_path / "gateway.log").open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for_http(f"{url}/healthz", timeout=60)
+            process.send_signal(signal.SIGHUP)
+            for _ in range(200):
+                if b"SIGHUP ignored" in (tmp_path / "gateway.log").read_bytes():
+                    break
+                time.sleep(0.025)
+            assert process.poll() is None, (tmp_path / "gateway.log").read_text()
+            assert httpx.get(f"{url}/healthz").status_code == 200
+        finally:
+            process.terminate()
+            code = process.wait(timeout=15)
+    output = (tmp_path / "gateway.log").read_text()
+    assert "gateway team: SIGHUP ignored: there is no policy_file to reload" in output
+    assert code in (0, -signal.SIGTERM), output

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +45,8 @@ from hivekeeper.transport.stdio import StdioBackend, command_launcher
 
 if TYPE_CHECKING:  # imported when search is configured: the index pulls in the embedding model's libraries
     from hivekeeper.gateway.search import ToolSearch
+
+log = logging.getLogger(__name__)
 
 
 def build_backend(config: BackendConfig, secrets: SecretStore, *, url: str | None = None) -> Backend:
@@ -209,10 +214,22 @@ class Gateway:
             await self.workloads.start()
         if self.policy_reloader is not None:
             await self.policy_reloader.start(on_sighup=self.reload_on_sighup)
+        elif self.reload_on_sighup:
+            # SIGHUP's default action ends the process: an operator asking for a reload must not lose the gateway
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._nothing_to_reload)
+
+    def _nothing_to_reload(self) -> None:
+        log.warning(
+            "gateway %s: SIGHUP ignored: there is no policy_file to reload (an inline policy or none changes with a"
+            " restart)",
+            self.config.name,
+        )
 
     async def aclose(self) -> None:
         if self.policy_reloader is not None:
             await self.policy_reloader.aclose()
+        elif self.reload_on_sighup:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         if self.workloads is not None:
             await self.workloads.aclose()
         await self.front.aclose()
