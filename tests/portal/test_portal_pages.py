@@ -88,6 +88,13 @@ def test_fetch_defaults_to_the_network_profile_it_declares() -> None:
     assert plan(response).default_profile == "network"
     # The entry's own profile is the manager's to apply (and to warn about, naming the entry) ...
     assert run_command(workload_spec(response, {})) == f"hivekeeper run {FETCH}@2026.10.24 --name fetch"
+    # A registry on a database server is named in the command (a SQLite file is the portal machine's own)
+    shared = workload_spec(response, {}, registry_database="postgresql+psycopg://portal@db.internal/registry")
+    assert run_command(shared) == (
+        f"hivekeeper run {FETCH}@2026.10.24 --name fetch"
+        " --registry-database postgresql+psycopg://portal@db.internal/registry"
+    )
+    assert "--registry-database" not in run_command(workload_spec(response, {}, registry_database="sqlite:///r.db"))
     assert "profile" not in workload_spec(response, {"profile": "network"})
     # ... the user's narrower choice is said, as --profile would say it.
     assert (

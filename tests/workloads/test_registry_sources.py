@@ -88,3 +88,24 @@ def test_an_unknown_registry_name_is_one_clean_error(manager: ManagerClient) -> 
     assert outcome.returncode == 3, outcome.stderr
     assert "unknown source 'io.github.hivekeeper-tests/no-such-server'" in outcome.stderr
     assert manager.call("list") == []
+
+
+def test_a_registry_name_is_resolved_in_the_registry_database_named(manager: ManagerClient, tmp_path: Path) -> None:
+    # An entry only another registry holds (pinned to a digest no artifact has, so nothing starts): the
+    # manager finds it there when told to, as it does for the portal of a shared registry.
+    other = f"sqlite:///{tmp_path / 'team-registry.db'}"
+    entry = copy.deepcopy(_starter(TIME))
+    entry["name"] = "io.github.hivekeeper-tests/team-time"
+    entry["packages"][0]["fileSha256"] = WRONG_DIGEST  # type: ignore[index]
+    store = open_registry(RegistrySettings(database_url=other)).store
+    store.publish(entry)
+    store.close()
+
+    here = hk_process("run", "io.github.hivekeeper-tests/team-time")
+    assert here.returncode == 3 and "not a registry name" in here.stderr, here.stderr
+    there = _one_line_denial(hk_process("run", "--registry-database", other, entry["name"], timeout=240))  # type: ignore[arg-type]
+    assert f"does not match the pinned mcp-server-time={WRONG_DIGEST}" in there
+    empty = hk_process("run", "--registry-database", f"sqlite:///{tmp_path / 'empty.db'}", TIME)
+    assert empty.returncode == 3, empty.stderr
+    assert f"not an entry of the registry at sqlite:///{tmp_path / 'empty.db'}" in empty.stderr
+    assert manager.call("list") == []

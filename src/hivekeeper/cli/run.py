@@ -69,6 +69,11 @@ def run(
     pool: int = typer.Option(1, "--pool", help="Instances kept started and ready."),
     idle_stop: str | None = typer.Option(None, "--idle-stop", help="Stop after this idle time (e.g. 10m)."),
     group: str | None = typer.Option(None, "--group", help="Group for client configuration."),
+    registry_database: str | None = typer.Option(
+        None,
+        "--registry-database",
+        help="Registry database a registry name is resolved in (default: the manager's; a URL without password).",
+    ),
     from_config: Path | None = typer.Option(None, "--from-config", help="A run.yaml from `hivekeeper export`."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -108,6 +113,7 @@ def run(
             "pool": pool,
             "idle_stop": idle_stop,
             "group": group,
+            "registry_database": registry_database,
         }
         spec = validate_document({k: v for k, v in document.items() if v is not None}, WorkloadSpec, "hivekeeper run")
         auto_name = name is None

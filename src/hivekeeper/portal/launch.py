@@ -177,9 +177,12 @@ def _how_it_runs(
 
 
 def run_command(spec: Mapping[str, Any]) -> str:
-    """The ``hivekeeper run`` command line that creates the same workload as ``spec`` (typed on a machine whose
-    registry is the one the spec names)."""
+    """The ``hivekeeper run`` command line that creates the same workload as ``spec``. A registry database on a
+    server is named; a SQLite file is the portal machine's own, so the command trusts the typing machine's."""
     words = ["hivekeeper", "run", spec["source"], "--name", spec["name"]]
+    database = spec.get("registry_database")
+    if database and not database.startswith("sqlite"):
+        words += ["--registry-database", database]
     if spec.get("runtime", "sandbox") != "sandbox":
         words += ["--runtime", spec["runtime"]]
     if spec.get("profile"):

@@ -225,7 +225,7 @@ class Manager:
             prepared = await sources.prepare_package(spec.name, spec.source, spec.args, verify=verify)
             return Launchable(prepared.command, env, [*mounts, *prepared.mounts], egress, limits, secret_values=hidden)
         if not Path(spec.source).is_file():
-            raise sources.unknown_source(spec.source)
+            raise sources.unknown_source(spec.source, spec.registry_database)
         command = (spec.source, *spec.args)
         return Launchable(command, env, [*python_mounts(command), *mounts], egress, limits, secret_values=hidden)
 
@@ -250,7 +250,7 @@ def _resolve_registry(spec: WorkloadSpec, resolve: sources.Resolver) -> Workload
     if match is None and kind == "image":
         return spec
     if match is None:
-        raise sources.unknown_source(spec.source)
+        raise sources.unknown_source(spec.source, spec.registry_database)
     # The entry's allowlist belongs to the profile it asks for: a --profile of the user's replaces both.
     entry_hosts = list(match.allow_hosts) if spec.profile is None else []
     return spec.model_copy(

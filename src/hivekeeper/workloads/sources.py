@@ -88,9 +88,11 @@ def locate_command(executable: str, workdir: Path) -> str | None:
     return shutil.which(executable)
 
 
-def unknown_source(source: str) -> NotFoundError:
+def unknown_source(source: str, database: str | None = None) -> NotFoundError:
+    """``database``: the registry database that was asked, when not this machine's."""
+    registry = f"an entry of the registry at {database}" if database else "a registry name"
     return NotFoundError(
-        f"unknown source {source!r}: not a registry name, an https:// URL, uvx://PACKAGE, npx://PACKAGE, "
+        f"unknown source {source!r}: not {registry}, an https:// URL, uvx://PACKAGE, npx://PACKAGE, "
         "or an executable on PATH (a container image needs --runtime docker|podman)"
     )
 
