@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -289,40 +289,10 @@ def test_reload_interval_belongs_to_a_policy_file() -> None:
         AuthorizationConfig.model_validate({"policy_file": "p.cedar", "reload_interval": 0})
 
 
-def test_hivekeeper_gateway_reloads_on_sighup_and_still_stops_on_sigterm(tmp_path: Path) -> None:
-    policy = tmp_path / "policies.cedar"
-    policy.write_text(may_call("echo_echo"))
-    config = tmp_path / "gateway.yaml"
-    # Looking at the file hourly: only the signal can make this reload.
-    config.write_text(yaml.safe_dump(echo_gateway(policy, reload_interval=3600)))
-    port = free_port()
-    command = [sys.executable, "-m", "hivekeeper", "gateway", "--config", str(config), "--port", str(port)]
-    with (tmp_path / "gateway.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_for_http(f"{url}/healthz", timeout=60)
-            save(policy, may_call("echo_add"))
-            process.send_signal(signal.SIGHUP)
-            for _ in range(200):
-                status = httpx.get(f"{url}/gateway/status").json()["policy"]
-                if status["version"] == version_of(may_call("echo_add")):
-                    break
-                time.sleep(0.025)
-            else:
-                pytest.fail(f"SIGHUP did not reload the policy: {status}")
-        finally:
-            process.terminate()
-            code = process.wait(timeout=15)
-    output = (tmp_path / "gateway.log").read_text()
-    assert code in (0, -signal.SIGTERM), output  # uvicorn's own shutdown, untouched
-    assert "Traceback" not in output
-
-
-def test_sighup_without_a_policy_file_is_ignored_not_fatal(tmp_path: Path) -> None:
-    # an inline policy cannot change without a restart; the signal's default action would end the process
-    settings = echo_gateway(tmp_path / "unused.cedar")
-    settings["authorization"] = {"policy": may_call("echo_echo")}
+@contextlib.contextmanager
+def hivekeeper_gateway(tmp_path: Path, settings: dict[str, Any]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A `hivekeeper gateway` process serving ``settings`` (output in tmp_path/gateway.log), and its URL; it is
+    stopped with SIGTERM on the way out, which it must survive cleanly."""
     config = tmp_path / "gateway.yaml"
     config.write_text(yaml.safe_dump(settings))
     port = free_port()
@@ -332,16 +302,42 @@ def test_sighup_without_a_policy_file_is_ignored_not_fatal(tmp_path: Path) -> No
         try:
             url = f"http://127.0.0.1:{port}"
             wait_for_http(f"{url}/healthz", timeout=60)
-            process.send_signal(signal.SIGHUP)
-            for _ in range(200):
-                if b"SIGHUP ignored" in (tmp_path / "gateway.log").read_bytes():
-                    break
-                time.sleep(0.025)
-            assert process.poll() is None, (tmp_path / "gateway.log").read_text()
-            assert httpx.get(f"{url}/healthz").status_code == 200
+            yield process, url
         finally:
             process.terminate()
             code = process.wait(timeout=15)
     output = (tmp_path / "gateway.log").read_text()
-    assert "gateway team: SIGHUP ignored: there is no policy_file to reload" in output
-    assert code in (0, -signal.SIGTERM), output
+    assert code in (0, -signal.SIGTERM), output  # uvicorn's own shutdown, untouched
+    assert "Traceback" not in output
+
+
+def test_hivekeeper_gateway_reloads_on_sighup_and_still_stops_on_sigterm(tmp_path: Path) -> None:
+    policy = tmp_path / "policies.cedar"
+    policy.write_text(may_call("echo_echo"))
+    # Looking at the file hourly: only the signal can make this reload.
+    with hivekeeper_gateway(tmp_path, echo_gateway(policy, reload_interval=3600)) as (process, url):
+        save(policy, may_call("echo_add"))
+        process.send_signal(signal.SIGHUP)
+        for _ in range(200):
+            status = httpx.get(f"{url}/gateway/status").json()["policy"]
+            if status["version"] == version_of(may_call("echo_add")):
+                break
+            time.sleep(0.025)
+        else:
+            pytest.fail(f"SIGHUP did not reload the policy: {status}")
+
+
+def test_sighup_without_a_policy_file_is_ignored_not_fatal(tmp_path: Path) -> None:
+    # an inline policy cannot change without a restart; the signal's default action would end the process
+    settings = echo_gateway(tmp_path / "unused.cedar")
+    settings["authorization"] = {"policy": may_call("echo_echo")}
+    log = tmp_path / "gateway.log"
+    with hivekeeper_gateway(tmp_path, settings) as (process, url):
+        process.send_signal(signal.SIGHUP)
+        for _ in range(200):
+            if b"SIGHUP ignored" in log.read_bytes():
+                break
+            time.sleep(0.025)
+        assert process.poll() is None, log.read_text()
+        assert httpx.get(f"{url}/healthz").status_code == 200
+    assert "gateway team: SIGHUP ignored: there is no policy_file to reload" in log.read_text()
