@@ -14,7 +14,9 @@ searched on its own and the rankings are interleaved, so a step that the whole r
 at still gets a place in the top k. Steps the request implies without stating them (a file to save
 to, a URL to read: ``steps.py``) add the one tool that best does each, if one clearly does; steps
 that the main action's product must do itself (open the URL it screenshots) are looked for only on
-the servers of the request's best tools.
+the servers of the request's best tools, and so is the tool that looks up an identifier the best tools
+require and the request does not hold (``prerequisites.py``: the deployments, for the merge requests
+that went out with yesterday's deploy).
 
 The index is updated per server (``update_server``) and searched concurrently: every update builds
 a new immutable snapshot and swaps it in, so searches never take a lock.
@@ -38,6 +40,7 @@ from hivekeeper.errors import ConfigError
 from hivekeeper.search.cache import EmbeddingCache, text_key
 from hivekeeper.search.embedding import Embedder, default_embedder
 from hivekeeper.search.lexical import BM25F
+from hivekeeper.search.prerequisites import Prerequisite, needed, server_prerequisites
 from hivekeeper.search.steps import companion_steps, implied_steps
 from hivekeeper.search.text import (
     OPERATION_TOKENS,
@@ -63,6 +66,7 @@ MAX_QUERY_CHARS = 4_000  # beyond this a request is a document, not a question: 
 MAX_CLAUSES = 8  # searched separately; more would cost latency for steps a top k cannot hold anyway
 # Companion steps are searched on the servers of this many best tools: the best alone may narrowly beat
 # the product that does the work (google-workspace export_doc_to_pdf vs a browser's save_as_pdf).
+# The same goes for the tools whose required identifiers are looked up (``prerequisites.py``).
 COMPANION_LEADERS = 2
 
 
@@ -117,6 +121,7 @@ class _ServerEntry:
     vectors: FloatArray
     product_words: frozenset[str]
     operations: tuple[str | None, ...]  # per tool: what its name does
+    prerequisites: tuple[tuple[Prerequisite, ...], ...]  # per tool; producers by position on this server
 
 
 @dataclass(slots=True)
@@ -136,6 +141,8 @@ class _Snapshot:
     function_ids: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     # per tool: 1 + position of its operation in OPERATION_TOKENS, 0 for none
     operation_ids: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    # per tool: identifier parameters a sibling yields, with the producers' global positions
+    prerequisites: tuple[tuple[tuple[Prerequisite, npt.NDArray[np.intp]], ...], ...] = ()
     generation: int = 0
     # implied step -> (fused score, cosine) of every tool; a step's words are fixed, so its scores only
     # change with the snapshot. Filled on first use; a race computes the same arrays twice, harmlessly.
@@ -246,6 +253,7 @@ class ToolIndex:
             vectors=self._embed_cached([f.embedding_text() for f in fields]),
             product_words=frozenset(w for w in words(server) if len(w) >= 3 and w not in PACKAGING_WORDS),
             operations=tuple(name_operation(str(tool["name"])) for tool in tools),
+            prerequisites=server_prerequisites(tools),
         )
 
     def _embed_cached(self, texts: list[str]) -> FloatArray:
@@ -279,6 +287,7 @@ class ToolIndex:
             for word in entry.product_words:
                 product_words.setdefault(word, []).append(position)
         dims = max((e.vectors.shape[1] for e in entries if e.vectors.size), default=0)
+        offsets = np.cumsum([0, *(len(e.tools) for e in entries)])
         self._snapshot = _Snapshot(
             servers=entries,
             keys=keys,
@@ -295,6 +304,11 @@ class ToolIndex:
             operation_ids=np.array(
                 [0 if op is None else 1 + OPERATION_TOKENS.index(op) for e in entries for op in e.operations],
                 dtype=np.int8,
+            ),
+            prerequisites=tuple(
+                tuple((p, offsets[position] + np.array(p.producers, dtype=np.intp)) for p in needs)
+                for position, entry in enumerate(entries)
+                for needs in entry.prerequisites
             ),
             generation=self._snapshot.generation + 1,
         )
@@ -339,13 +353,18 @@ class ToolIndex:
             allowed = np.isin(snap.server_of, [i for i, e in enumerate(snap.servers) if e.name in servers])
         mentioned = self._mentioned_servers(snap, query)
         whole = self._scores(snap, query, mentioned)
-        rankings = [whole]
+        # the lookup that feeds the best tool goes right after it: no clause names the lookup, and behind
+        # the clauses of a long request it would fall out of the top k
+        leaders = _leaders(whole, allowed)
+        lookups = self._prerequisite_tools(snap, query, leaders, allowed)
+        rankings = [whole] + [_only(len(whole), i, float(whole[i])) for i in lookups]
         clauses = _split_clauses(query)
         if len(clauses) > 1:
             rankings += [self._scores(snap, clause, mentioned) for clause in clauses]
         # companions first: the browser's own navigate tool goes before another product's fetch tool
-        implied = self._companion_tools(snap, query, whole, allowed) | self._implied_tools(snap, query, allowed)
+        implied = self._companion_tools(snap, query, leaders) | self._implied_tools(snap, query, allowed)
         rankings += [_only(len(whole), i, float(whole[i])) for i in implied]
+        implied = lookups | implied
         order = _interleave(rankings, allowed, k, snap.function_ids)
         word_of = {stem: word for word in words(query) for stem in terms(word)}
         return [self._hit(snap, i, float(whole[i]), word_of, mentioned, implied.get(i)) for i in order]
@@ -362,18 +381,14 @@ class ToolIndex:
                 out.setdefault(best, step)
         return out
 
-    def _companion_tools(
-        self, snap: _Snapshot, query: str, whole: FloatArray, allowed: npt.NDArray[np.bool_] | None
-    ) -> dict[int, str]:
+    def _companion_tools(self, snap: _Snapshot, query: str, leaders: list[int]) -> dict[int, str]:
         """The best tool for each companion step on each server of the request's best tools, where one
         clearly does it (the bar of implied steps: a browser's navigate tool passes it, a fetch tool,
         a Notion page reader or a link maker do not)."""
         steps = companion_steps(query)
         if not steps:
             return {}
-        ranked = whole if allowed is None else np.where(allowed, whole, -np.inf)
-        leaders = np.argsort(-ranked)[:COMPANION_LEADERS]
-        servers = dict.fromkeys(int(snap.server_of[i]) for i in leaders if np.isfinite(ranked[i]))
+        servers = dict.fromkeys(int(snap.server_of[i]) for i in leaders)
         out: dict[int, str] = {}
         for step in steps:
             scores, cosines = self._step_scores(snap, step)
@@ -383,6 +398,29 @@ class ToolIndex:
                 if float(cosines[best]) >= self.tuning.implied_step_floor:
                     out.setdefault(best, step)
         return out
+
+    def _prerequisite_tools(
+        self, snap: _Snapshot, query: str, leaders: list[int], allowed: npt.NDArray[np.bool_] | None
+    ) -> dict[int, str]:
+        """The tool that looks up an identifier one of the request's best tools requires and the request
+        does not hold (the deployment list for the merge requests of a deployment), if one does.
+
+        One at most: each takes a place in the top k, and a second lookup was right less often than the
+        tool it pushed out."""
+        request_terms: dict[str, float] | None = None
+        for leader in leaders:
+            for prerequisite, producers in snap.prerequisites[leader]:
+                if allowed is not None:
+                    producers = producers[allowed[producers]]
+                if not producers.size:
+                    continue
+                if request_terms is None:
+                    request_terms = query_terms(query)
+                if needed(prerequisite, query, request_terms):
+                    scores, _ = self._step_scores(snap, prerequisite.step)
+                    best = int(producers[np.argmax(scores[producers])])
+                    return {best: f"{prerequisite.step} ({prerequisite.parameter} of {snap.keys[leader][1]})"}
+        return {}
 
     def _step_scores(self, snap: _Snapshot, step: str) -> tuple[FloatArray, FloatArray]:
         known = snap.step_scores.get(step)
@@ -457,6 +495,17 @@ def _field_terms(fields: ToolFields) -> dict[str, list[str]]:
         "parameters": terms_and_concepts(fields.parameters),
         "server": terms_and_concepts(fields.server),
     }
+
+
+def _leaders(whole: FloatArray, allowed: npt.NDArray[np.bool_] | None) -> list[int]:
+    """The request's best ``COMPANION_LEADERS`` tools (among the allowed), best first, ties by position."""
+    ranked = whole if allowed is None else np.where(allowed, whole, -np.inf)
+    top = (
+        np.argpartition(-ranked, COMPANION_LEADERS - 1)[:COMPANION_LEADERS]
+        if len(ranked) > COMPANION_LEADERS
+        else np.arange(len(ranked))
+    )
+    return [i for i in sorted(top.tolist(), key=lambda i: (-ranked[i], i)) if np.isfinite(ranked[i])]
 
 
 def _only(size: int, i: int, score: float) -> FloatArray:
