@@ -67,11 +67,32 @@ def _on_fresh_thread(work: Callable[[], ResultT]) -> ResultT:
     return outcome[0]
 
 
+def _loopback_flags(control: socket.socket) -> int:
+    request = struct.pack("16sH22x", b"lo", 0)
+    (flags,) = struct.unpack_from("H", fcntl.ioctl(control.fileno(), _SIOCGIFFLAGS, request), 16)
+    return int(flags)
+
+
 def _bring_loopback_up() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as control:
-        request = struct.pack("16sH22x", b"lo", 0)
-        (flags,) = struct.unpack_from("H", fcntl.ioctl(control.fileno(), _SIOCGIFFLAGS, request), 16)
+        flags = _loopback_flags(control)
         fcntl.ioctl(control.fileno(), _SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | _IFF_UP))
+
+
+_LOOPBACK_POLLS = 5000  # x 1 ms
+
+
+def _await_loopback_up() -> None:
+    """Wait for bubblewrap to finish setting up the sandbox's loopback (it adds 127.0.0.1, then brings the
+    link up). Bringing it up from here instead races that setup: the kernel adds 127.0.0.1 itself to a
+    loopback going up, bubblewrap's own exclusive add then fails ("loopback: Failed RTM_NEWADDR") and the
+    sandbox dies; seen under load in full test runs."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as control:
+        for _ in range(_LOOPBACK_POLLS):
+            if _loopback_flags(control) & _IFF_UP:
+                return
+            time.sleep(0.001)
+    raise OSError(errno.ETIMEDOUT, "the sandbox did not bring its loopback interface up within 5 s")
 
 
 def _listen_on_loopback(port: int) -> socket.socket:
@@ -104,8 +125,9 @@ def _in_namespace(enter: Callable[[], None], then: Callable[[], ResultT]) -> Res
     return _on_fresh_thread(work)
 
 
-def plant_listener(namespace_path: str, port: int = PROXY_PORT) -> socket.socket:
-    """A listener on ``127.0.0.1:port`` inside an existing namespace (e.g. ``/proc/PID/ns/net``)."""
+def plant_listener(namespace_path: str, port: int = PROXY_PORT, *, sandboxed: bool = False) -> socket.socket:
+    """A listener on ``127.0.0.1:port`` inside an existing namespace (e.g. ``/proc/PID/ns/net``). A container's
+    loopback is brought up if need be; a bubblewrap sandbox (``sandboxed``) brings up its own."""
 
     def enter() -> None:
         target = os.open(namespace_path, os.O_RDONLY | os.O_CLOEXEC)
@@ -115,7 +137,10 @@ def plant_listener(namespace_path: str, port: int = PROXY_PORT) -> socket.socket
             os.close(target)
 
     def inside() -> socket.socket:
-        _bring_loopback_up()
+        if sandboxed:
+            _await_loopback_up()
+        else:
+            _bring_loopback_up()
         return _listen_on_loopback(port)
 
     return _in_namespace(enter, inside)
@@ -131,7 +156,7 @@ def plant_listener_in_sandbox(pid: int, port: int = PROXY_PORT) -> socket.socket
     sends it back over a socket pair (the fork costs a few ms of CPU, root does without). The child
     makes system calls only, then ``_exit``s: nothing other threads might hold is touched."""
     if os.geteuid() == 0:
-        return plant_listener(f"/proc/{pid}/ns/net", port)
+        return plant_listener(f"/proc/{pid}/ns/net", port, sandboxed=True)
     net_ns, user_ns = _sandbox_namespaces(pid)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     with ours, theirs:
@@ -191,6 +216,7 @@ def _plant_and_send(user_ns: int, net_ns: int, port: int, channel: socket.socket
         elif _libc.setns(net_ns, _CLONE_NEWNET) != 0:
             channel.sendall(f"setns(net): {_errno_text()}".encode())
         else:
+            _await_loopback_up()
             listener = _listen_on_loopback(port)
             socket.send_fds(channel, [b"ok"], [listener.fileno()])
             code = 0
