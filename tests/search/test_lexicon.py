@@ -144,6 +144,7 @@ def test_what_a_message_says_weighs_like_an_argument() -> None:
     assert "revisit" not in intent_text("reply to Tom saying we'll revisit in January").split()
     # a relative clause still describes the thing to find
     assert query_terms("find the PR that fixed the login bug")["fix"] == 1.0
+    assert query_terms("tell me the PRs that merged today")["merg"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -176,3 +177,9 @@ def test_remembering_reaches_the_memory_server(index: ToolIndex) -> None:
 
 def test_a_message_to_someone_reaches_the_chat_tool(index: ToolIndex) -> None:
     assert index.search("text Alex that the build is green", k=1)[0].key == ("slack", "slack_post_message")
+
+
+def test_plural_acronyms_stay_whole() -> None:
+    assert words("list my open PRs and MRs") == ["list", "my", "open", "prs", "and", "mrs"]
+    assert words("getHTTPServer") == ["get", "http", "server"]
+    assert token("pullrequest") in query_terms("which PRs need my review")

@@ -13,7 +13,8 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 from hivekeeper.search import lexicon
 from hivekeeper.search.gloss import english_gloss
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+# camelCase and acronym boundaries (getHTTPServer), but not a plural acronym (PRs, APIs)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])(?![A-Z]s\b)")
 _WORD = re.compile(r"[^\W_]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?。])\s+|(?<=[。！？])")
 # Han, kana and hangul are written without spaces between words.
@@ -213,8 +214,9 @@ ARGUMENT_WEIGHT = 0.5
 # "remember that Dana prefers async updates". Like quoted text, it is what to deliver, not which tool.
 _PAYLOAD = re.compile(
     r"\b(?:saying|to say)\s+(?P<said>[^.;!?\n]+)"
-    r"|\b(?:remember|note|tell|remind|email|text|message|notify|inform|know|warn)\b[^.;!?\n]{0,50}?"
-    r"\bthat\s+(?P<told>[^.;!?\n]+)",
+    # "tell me the PRs that merged" asks to be shown something: there "that" starts a description of it
+    r"|\b(?:remember|note|tell|remind|email|text|message|notify|inform|know|warn)\b(?!\s+(?:me|us)\b)"
+    r"[^.;!?\n]{0,50}?\bthat\s+(?P<told>[^.;!?\n]+)",
     re.IGNORECASE,
 )
 
