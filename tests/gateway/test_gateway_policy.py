@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,24 @@ def test_argument_of_the_wrong_type_denies_rather_than_crashes(policy: CedarPoli
     decision = policy.decide(ALICE, "call_tool", "calc_add", {"arguments": {"a": "x"}, "listing": False})
     assert not decision.allowed
     assert decision.errors
+
+
+def test_any_name_is_decided_by_the_policy() -> None:
+    # Every printable ASCII character, alone and inside a name, and names Cedar's text form of an entity id
+    # would refuse (an apostrophe, a newline, a leading combining mark): each is what the policy says.
+    names = [name for c in map(chr, range(0x20, 0x7F)) for name in (c, f"a{c}b")]
+    names += ["é", "naïve/tool", "数据", "it's", "a\nb", "\u0301x"]
+    listed = ", ".join(f"Tool::{json.dumps(name, ensure_ascii=False)}" for name in names)
+    policy = CedarPolicy(f"permit(principal, action, resource) when {{ [{listed}].contains(resource) }};")
+    context = {"arguments": {}, "client": "", "listing": False}
+    assert all(d.allowed and not d.errors for d in policy.decide_many(ALICE, "call_tool", names, context))
+    assert not policy.decide(ALICE, "call_tool", "not listed", context).allowed
+    obrien = Caller("o'brien@example.com", "jwt", {})
+    assert (
+        CedarPolicy('permit(principal == User::"o\'brien@example.com", action, resource);')
+        .decide(obrien, "call_tool", "echo", context)
+        .allowed
+    )
 
 
 @pytest.mark.parametrize(
