@@ -352,11 +352,12 @@ class ToolIndex:
         if servers is not None:
             allowed = np.isin(snap.server_of, [i for i, e in enumerate(snap.servers) if e.name in servers])
         mentioned = self._mentioned_servers(snap, query)
-        whole = self._scores(snap, query, mentioned)
+        request_terms = query_terms(query)
+        whole = self._scores(snap, query, mentioned, weights=request_terms)
         # the lookup that feeds the best tool goes right after it: no clause names the lookup, and behind
         # the clauses of a long request it would fall out of the top k
         leaders = _leaders(whole, allowed)
-        lookups = self._prerequisite_tools(snap, query, leaders, allowed)
+        lookups = self._prerequisite_tools(snap, query, request_terms, leaders, allowed)
         rankings = [whole] + [_only(len(whole), i, float(whole[i])) for i in lookups]
         clauses = _split_clauses(query)
         if len(clauses) > 1:
@@ -364,10 +365,10 @@ class ToolIndex:
         # companions first: the browser's own navigate tool goes before another product's fetch tool
         implied = self._companion_tools(snap, query, leaders) | self._implied_tools(snap, query, allowed)
         rankings += [_only(len(whole), i, float(whole[i])) for i in implied]
-        implied = lookups | implied
+        step_of = lookups | implied
         order = _interleave(rankings, allowed, k, snap.function_ids)
         word_of = {stem: word for word in words(query) for stem in terms(word)}
-        return [self._hit(snap, i, float(whole[i]), word_of, mentioned, implied.get(i)) for i in order]
+        return [self._hit(snap, i, float(whole[i]), word_of, mentioned, step_of.get(i)) for i in order]
 
     def _implied_tools(self, snap: _Snapshot, query: str, allowed: npt.NDArray[np.bool_] | None) -> dict[int, str]:
         """The best tool for each step the request implies (by position), where one clearly does it."""
@@ -400,23 +401,23 @@ class ToolIndex:
         return out
 
     def _prerequisite_tools(
-        self, snap: _Snapshot, query: str, leaders: list[int], allowed: npt.NDArray[np.bool_] | None
+        self,
+        snap: _Snapshot,
+        query: str,
+        request_terms: Mapping[str, float],
+        leaders: list[int],
+        allowed: npt.NDArray[np.bool_] | None,
     ) -> dict[int, str]:
         """The tool that looks up an identifier one of the request's best tools requires and the request
         does not hold (the deployment list for the merge requests of a deployment), if one does.
 
         One at most: each takes a place in the top k, and a second lookup was right less often than the
         tool it pushed out."""
-        request_terms: dict[str, float] | None = None
         for leader in leaders:
             for prerequisite, producers in snap.prerequisites[leader]:
                 if allowed is not None:
                     producers = producers[allowed[producers]]
-                if not producers.size:
-                    continue
-                if request_terms is None:
-                    request_terms = query_terms(query)
-                if needed(prerequisite, query, request_terms):
+                if producers.size and needed(prerequisite, query, request_terms):
                     scores, _ = self._step_scores(snap, prerequisite.step)
                     best = int(producers[np.argmax(scores[producers])])
                     return {best: f"{prerequisite.step} ({prerequisite.parameter} of {snap.keys[leader][1]})"}
@@ -435,10 +436,18 @@ class ToolIndex:
             out.update(snap.product_words.get(word, ()))
         return out
 
-    def _scores(self, snap: _Snapshot, text: str, mentioned: set[int], vector: FloatArray | None = None) -> FloatArray:
-        """Fused score of every tool for ``text``; ``vector`` is its embedding when already known."""
+    def _scores(
+        self,
+        snap: _Snapshot,
+        text: str,
+        mentioned: set[int],
+        vector: FloatArray | None = None,
+        weights: Mapping[str, float] | None = None,
+    ) -> FloatArray:
+        """Fused score of every tool for ``text``; ``vector`` is its embedding and ``weights`` its
+        ``query_terms`` when already known."""
         tune = self.tuning
-        lexical = snap.lexical.scores(query_terms(text))
+        lexical = snap.lexical.scores(query_terms(text) if weights is None else weights)
         top = float(lexical.max())
         if top > 0:
             lexical = lexical / top

@@ -136,11 +136,15 @@ def token(concept: str) -> str:
     return PREFIX + concept
 
 
+# Shapes other modules look for too.
+URL = r"\bhttps?://\S+|\bwww\.\S+\.\w+"  # https://example.com/pricing, www.acme.com
+ISSUE_KEY = r"\b[A-Z][A-Z0-9]{1,9}-\d+\b"  # ENG-4521 (Jira/Linear issue keys)
+COMMIT_HASH = r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b"  # a1b2c3d: hex with letters and digits
+
 # Argument shapes -> the words for what they are. Every match counts; the words go through the
 # thesaurus above like any other word, and to the embedding model in place of the argument.
 _ARGUMENT_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # https://example.com/pricing, www.acme.com
-    (re.compile(r"\bhttps?://\S+|\bwww\.\S+\.\w+"), "url"),
+    (re.compile(URL), "url"),
     # acme.com, docs.example.io (bare domains; not e-mail addresses or file names)
     (re.compile(r"(?<![@\w.-])(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|ai|co|app)\b(?![@\w-])"), "url"),
     # sam@acme.com
@@ -149,8 +153,7 @@ _ARGUMENT_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<![\w.@])@[A-Za-z][\w.-]*\b(?!\.\w)"), "user message"),
     # +14155550123, (415) 555-0123
     (re.compile(r"(?<![\w/])\+\d{7,15}\b|\(\d{3}\)\s*\d{3}-\d{4}\b"), "phone message"),
-    # ENG-4521 (Jira/Linear issue keys)
-    (re.compile(r"\b[A-Z][A-Z0-9]{1,9}-\d+\b"), "issue"),
+    (re.compile(ISSUE_KEY), "issue"),
     # #482 (GitHub issues and pull requests), !482 (GitLab merge requests)
     (re.compile(r"(?<![\w&])#\d+\b"), "issue pull request"),
     (re.compile(r"(?<![\w!])!\d+\b"), "merge request"),
@@ -172,8 +175,7 @@ _ARGUMENT_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     # */5 * * * * (cron expressions)
     (re.compile(r"(?:^|\s)(?:[\d*/,-]+\s+){4}[\d*/,-]+(?:\s|$)"), "schedule"),
-    # a1b2c3d (git commit hashes: hex with both letters and digits)
-    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b"), "commit"),
+    (re.compile(COMMIT_HASH), "commit"),
     # 10am, 14:30 (times of day)
     (re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:am|pm)\b|\b\d{1,2}:\d{2}\b", re.IGNORECASE), "event schedule"),
     # 500s, 5xx, HTTP 404 (error responses show up in logs and metrics)

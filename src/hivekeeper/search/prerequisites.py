@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hivekeeper.search import lexicon
 from hivekeeper.search.text import READ_OPERATIONS, concept_terms, name_operation, query_terms, terms, words
 
 # Last words of parameter names that hold an identifier (deployment_id, libraryId, issue_key, ...).
@@ -110,8 +111,7 @@ def server_prerequisites(tools: Sequence[Mapping[str, Any]]) -> tuple[tuple[Prer
 
 # Identifiers a request may hold: numbers of three or more digits, issue keys, #12 / !12, hashes, URLs.
 _IDENTIFIER = re.compile(
-    r"(?<![\w.])\d{3,}(?![\w.])|\b[A-Z][A-Z0-9]+-\d+\b|(?<![\w&])[#!]\d+\b"
-    r"|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,}\b|\bhttps?://\S+"
+    rf"(?<![\w.])\d{{3,}}(?![\w.])|(?<![\w&])[#!]\d+\b|{lexicon.ISSUE_KEY}|{lexicon.COMMIT_HASH}|{lexicon.URL}"
 )
 _COORDINATE_PAIR = re.compile(r"-?\d{1,3}\.\d+\s*[,;/ ]\s*-?\d{1,3}\.\d+")
 # "board 42", "sprint #7": a word, then a number (the resource's identifier if the word names it)

@@ -30,7 +30,7 @@ _DESTINATION = re.compile(
     rf"|\b(?:create|generate|make|produce|draft|compose|prepare)[sd]?\b{_PLACE}({_FILE})",
     re.IGNORECASE,
 )
-_URL = re.compile(r"\bhttps?://\S+|\bwww\.\S+\.\w+", re.IGNORECASE)
+_URL = re.compile(lexicon.URL, re.IGNORECASE)
 _CALCULATION = re.compile(r"\b(?:calculate|compute|estimate|work out|add up|sum up)\b", re.IGNORECASE)
 
 

@@ -234,19 +234,17 @@ def _spell_out_sending(text: str) -> str:
     return _CHANNEL_VERB.sub(lambda m: f"{m.group(1)}send {m.group(2)} message", text)
 
 
-def _payloads(text: str) -> list[str]:
-    return [match.group("said") or match.group("told") for match in _PAYLOAD.finditer(text)]
-
-
-def _without_payloads(text: str) -> str:
-    for payload in _payloads(text):
+def _split_payloads(text: str) -> tuple[str, list[str]]:
+    """``text`` without what its messages and notes are to say, and those payloads."""
+    payloads = [match.group("said") or match.group("told") for match in _PAYLOAD.finditer(text)]
+    for payload in payloads:
         text = text.replace(payload, " ")
-    return text
+    return text, payloads
 
 
 def _intent_words(text: str) -> str:
     """``text`` without what it acts on or delivers: quoted text, arguments and payloads."""
-    return _ARGUMENT.sub(" ", _QUOTED.sub(" ", _without_payloads(_spell_out_sending(text))))
+    return _ARGUMENT.sub(" ", _QUOTED.sub(" ", _split_payloads(_spell_out_sending(text))[0]))
 
 
 # Concept classes of the lexicon, keyed by the stems of their member words and two-word phrases.
@@ -343,9 +341,9 @@ def query_terms(text: str) -> dict[str, float]:
 
     for concept in concept_terms(lexicon.argument_kinds(text)):
         put(concept, ARG_CONCEPT_WEIGHT)
-    for payload in _payloads(text):
+    plain, payloads = _split_payloads(text)
+    for payload in payloads:
         add(payload, ARGUMENT_WEIGHT)
-    plain = _without_payloads(text)
     for pattern in (_QUOTED, _ARGUMENT):
         for argument in pattern.findall(plain):
             add(argument, ARGUMENT_WEIGHT)
