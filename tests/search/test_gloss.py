@@ -1,9 +1,12 @@
-"""Tools described in Chinese are found by requests written in English, through a dictionary gloss."""
+"""Tools described in Chinese are found by requests written in English, and requests written in Chinese
+find tools described in English, through a dictionary gloss."""
 
 from __future__ import annotations
 
+import pytest
+
 from hivekeeper.search import ToolIndex
-from hivekeeper.search.gloss import english_gloss
+from hivekeeper.search.gloss import english_gloss, english_reading
 from hivekeeper.search.text import tool_fields
 
 
@@ -41,3 +44,41 @@ def test_an_english_request_finds_a_tool_described_in_chinese() -> None:
     assert index.search("recommend a recipe for four people", k=1)[0].name == "feed_3"
     assert index.search("what's the weather forecast for tomorrow", k=1)[0].name == "feed_1"
     assert index.search("book a train ticket to Shanghai", k=1)[0].name == "feed_2"
+
+
+def test_a_chinese_request_reads_as_english_in_the_words_of_tools() -> None:
+    reading = english_reading("列出 acme/api 仓库里所有打开的拉取请求，然后发消息到 #eng。")
+    # software words as tools say them (CC-CEDICT's first senses are "depot" and "to found")
+    assert "repository" in reading.split() and "pull request" in reading and "depot" not in reading
+    # identifiers stay as written, function words read as nothing, full-width commas split clauses
+    assert "acme/api" in reading.split() and "#eng." in reading.split()
+    assert ", then send message" in reading
+    assert "China" not in english_reading("在 Notion 中创建一个新页面")  # 中 is "in" here
+    assert english_reading("list open pull requests") == "list open pull requests"
+
+
+def test_cross_references_of_the_dictionary_are_no_meaning() -> None:
+    # CC-CEDICT lists 什么 first as "dialectal equivalent of 什麼|什么[shen2 me5]"
+    assert "dialectal" not in english_gloss("什么")
+
+
+@pytest.mark.parametrize(
+    ("request_text", "expected"),
+    [
+        ("列出 acme/api 仓库里所有打开的拉取请求", ("github-legacy-ts", "list_pull_requests")),
+        ("在 gitlab 上新建一个问题", ("gitlab-legacy", "create_issue")),
+        ("给 octo/api 仓库创建一个新分支 feature/x", ("github-legacy-ts", "create_branch")),
+        ("搜索 GitHub 上关于 MCP 网关的代码", ("github-legacy-ts", "search_code")),
+        ("帮我抓取这个网页的内容 https://example.com/pricing", ("fetch", "fetch")),
+    ],
+)
+def test_a_chinese_request_finds_a_tool_described_in_english(
+    index: ToolIndex, request_text: str, expected: tuple[str, str]
+) -> None:
+    assert index.search(request_text, k=1)[0].key == expected
+
+
+def test_a_chinese_request_is_not_drawn_to_tools_described_in_chinese_by_common_characters(index: ToolIndex) -> None:
+    # the fixture's 12306-mcp tools are described in Chinese; "看一下" (have a look) is no reason to pick them
+    hits = index.search("看一下 ~/code/shop 里还没暂存的改动", k=3)
+    assert hits[0].server == "git", [h.key for h in hits]

@@ -39,6 +39,7 @@ import orjson
 from hivekeeper.errors import ConfigError
 from hivekeeper.search.cache import EmbeddingCache, text_key
 from hivekeeper.search.embedding import Embedder, default_embedder
+from hivekeeper.search.gloss import english_reading
 from hivekeeper.search.lexical import BM25F
 from hivekeeper.search.prerequisites import Prerequisite, needed, server_prerequisites
 from hivekeeper.search.steps import companion_steps, implied_steps
@@ -345,7 +346,7 @@ class ToolIndex:
         if k <= 0:
             raise ConfigError(f"k must be a positive integer, got {k}")
         snap = self._snapshot
-        query = query[:MAX_QUERY_CHARS]
+        query = english_reading(query[:MAX_QUERY_CHARS])
         if not snap.keys or not words(query):
             return []  # nothing to match on: better no tools than arbitrary ones
         allowed = None
