@@ -57,6 +57,13 @@ def test_a_chinese_request_reads_as_english_in_the_words_of_tools() -> None:
     assert english_reading("list open pull requests") == "list open pull requests"
 
 
+def test_traditional_characters_read_like_simplified_ones() -> None:
+    # the software words are written simplified; their traditional forms come from CC-CEDICT's own pairs
+    assert english_reading("列出 acme/api 倉庫裡所有打開的拉取請求") == english_reading(
+        "列出 acme/api 仓库里所有打开的拉取请求"
+    )
+
+
 def test_cross_references_of_the_dictionary_are_no_meaning() -> None:
     # CC-CEDICT lists 什么 first as "dialectal equivalent of 什麼|什么[shen2 me5]"
     assert "dialectal" not in english_gloss("什么")
@@ -66,6 +73,7 @@ def test_cross_references_of_the_dictionary_are_no_meaning() -> None:
     ("request_text", "expected"),
     [
         ("列出 acme/api 仓库里所有打开的拉取请求", ("github-legacy-ts", "list_pull_requests")),
+        ("列出 acme/api 倉庫裡所有打開的拉取請求", ("github-legacy-ts", "list_pull_requests")),
         ("在 gitlab 上新建一个问题", ("gitlab-legacy", "create_issue")),
         ("给 octo/api 仓库创建一个新分支 feature/x", ("github-legacy-ts", "create_branch")),
         ("搜索 GitHub 上关于 MCP 网关的代码", ("github-legacy-ts", "search_code")),

